@@ -1,0 +1,321 @@
+//! Settings: one JSON document in SSM (parameter named by `CONFIG_PARAMETER`) with defaults
+//! and per-account overrides. A missing parameter means built-in defaults (alert); a broken
+//! document is an error the pipeline reports — it never remediates on a guess.
+//!
+//! ```json
+//! {
+//!   "defaults": { "mode": "alert",
+//!                 "remediationKeys": { "us-east-1": "arn:aws:kms:us-east-1:111122223333:key/..." } },
+//!   "accounts": { "444455556666": { "mode": "remediate",
+//!                                   "allowedKeys": ["arn:aws:kms:us-east-1:444455556666:key/..."] } }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{is_account_id, KeyRef};
+
+/// What the guard may do in an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Judge and log; publish and change nothing.
+    Off,
+    /// Publish a finding for anything worth telling.
+    #[default]
+    Alert,
+    /// Fix what can be fixed, prove it, and say what was done.
+    Remediate,
+    /// Say exactly what `remediate` would do, and do nothing.
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Alert => "alert",
+            Mode::Remediate => "remediate",
+            Mode::DryRun => "dry-run",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Mode::Off),
+            "alert" => Ok(Mode::Alert),
+            "remediate" => Ok(Mode::Remediate),
+            "dry-run" => Ok(Mode::DryRun),
+            other => Err(format!(
+                "unknown mode {other:?}: expected off, alert, remediate or dry-run"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The document as written. Unknown fields are errors: a misspelt `remediationKey` must not
+/// silently leave an account unprotected.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Document {
+    #[serde(default)]
+    defaults: Overrides,
+    #[serde(default)]
+    accounts: BTreeMap<String, Overrides>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Overrides {
+    mode: Option<Mode>,
+    /// Key ARNs or key ids; when set, only these keys pass.
+    allowed_keys: Option<Vec<String>>,
+    /// Accounts whose keys may protect this account's resources (besides its own).
+    allowed_key_accounts: Option<Vec<String>>,
+    /// Region -> the CMK that remediation puts in place.
+    remediation_keys: Option<BTreeMap<String, String>>,
+}
+
+/// The settings that apply to one account, merged and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSettings {
+    pub mode: Mode,
+    /// Empty: any CMK in good standing passes.
+    pub allowed_keys: Vec<KeyRef>,
+    pub allowed_key_accounts: Vec<String>,
+    pub remediation_keys: BTreeMap<String, KeyRef>,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        AccountSettings {
+            mode: Mode::Alert,
+            allowed_keys: Vec::new(),
+            allowed_key_accounts: Vec::new(),
+            remediation_keys: BTreeMap::new(),
+        }
+    }
+}
+
+/// The whole settings document, validated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    defaults: AccountSettings,
+    accounts: BTreeMap<String, AccountSettings>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum SettingsError {
+    #[error("settings parameter {parameter} is not a valid settings document: {why}")]
+    Invalid { parameter: String, why: String },
+    #[error("settings parameter {parameter} could not be read: {why}")]
+    Unreadable { parameter: String, why: String },
+}
+
+impl Settings {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let doc: Document = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let defaults = apply(&AccountSettings::default(), &doc.defaults)
+            .map_err(|e| format!("defaults: {e}"))?;
+        let mut accounts = BTreeMap::new();
+        for (account, overrides) in &doc.accounts {
+            if !is_account_id(account) {
+                return Err(format!(
+                    "accounts: {account:?} is not a 12-digit account id"
+                ));
+            }
+            let merged =
+                apply(&defaults, overrides).map_err(|e| format!("accounts.{account}: {e}"))?;
+            accounts.insert(account.clone(), merged);
+        }
+        Ok(Settings { defaults, accounts })
+    }
+
+    pub fn for_account(&self, account: &str) -> AccountSettings {
+        self.accounts.get(account).unwrap_or(&self.defaults).clone()
+    }
+}
+
+/// Overrides replace the inherited value field by field.
+fn apply(base: &AccountSettings, o: &Overrides) -> Result<AccountSettings, String> {
+    let mut merged = base.clone();
+    if let Some(mode) = o.mode {
+        merged.mode = mode;
+    }
+    if let Some(keys) = &o.allowed_keys {
+        merged.allowed_keys = keys
+            .iter()
+            .map(|k| {
+                let key = KeyRef::parse(k).map_err(|e| format!("allowedKeys: {e}"))?;
+                // An alias can be pointed at another key at any time: allow keys, not names.
+                if key.is_alias() {
+                    return Err(format!(
+                        "allowedKeys: {k:?} is an alias; list key ARNs or key ids"
+                    ));
+                }
+                Ok(key)
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(accounts) = &o.allowed_key_accounts {
+        if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
+            return Err(format!(
+                "allowedKeyAccounts: {bad:?} is not a 12-digit account id"
+            ));
+        }
+        merged.allowed_key_accounts = accounts.clone();
+    }
+    if let Some(keys) = &o.remediation_keys {
+        merged.remediation_keys = keys
+            .iter()
+            .map(|(region, k)| {
+                let key = KeyRef::parse(k).map_err(|e| format!("remediationKeys.{region}: {e}"))?;
+                Ok((region.clone(), key))
+            })
+            .collect::<Result<_, String>>()?;
+    }
+    Ok(merged)
+}
+
+/// Reads the settings parameter, cached per warm instance for a short TTL.
+pub struct SettingsSource {
+    parameter: Option<String>,
+    ttl: Duration,
+    cache: Mutex<Option<(Instant, Arc<Settings>)>>,
+}
+
+impl SettingsSource {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+    pub fn new(parameter: Option<String>, ttl: Duration) -> Self {
+        SettingsSource {
+            parameter,
+            ttl,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Failures are not cached: the next event asks SSM again.
+    pub async fn load(&self, ssm: &aws_sdk_ssm::Client) -> Result<Arc<Settings>, SettingsError> {
+        let Some(parameter) = &self.parameter else {
+            return Ok(Arc::new(Settings::default()));
+        };
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((at, settings)) = cache.as_ref() {
+                if at.elapsed() < self.ttl {
+                    return Ok(settings.clone());
+                }
+            }
+        }
+        let settings = match ssm
+            .get_parameter()
+            .name(parameter)
+            .with_decryption(true)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let text = out.parameter().and_then(|p| p.value()).unwrap_or_default();
+                Settings::parse(text).map_err(|why| SettingsError::Invalid {
+                    parameter: parameter.clone(),
+                    why,
+                })?
+            }
+            Err(err) => match err.as_service_error() {
+                Some(GetParameterError::ParameterNotFound(_)) => Settings::default(),
+                Some(service) => {
+                    return Err(SettingsError::Unreadable {
+                        parameter: parameter.clone(),
+                        why: format!(
+                            "{}: {}",
+                            service.code().unwrap_or("error"),
+                            service.message().unwrap_or("no message")
+                        ),
+                    })
+                }
+                None => {
+                    return Err(SettingsError::Unreadable {
+                        parameter: parameter.clone(),
+                        why: DisplayErrorContext(&err).to_string(),
+                    })
+                }
+            },
+        };
+        let settings = Arc::new(settings);
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((Instant::now(), settings.clone()));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn empty_document_means_alert_everywhere() {
+        let s = Settings::parse("{}").unwrap();
+        assert_eq!(s.for_account("111122223333"), AccountSettings::default());
+        assert_eq!(s.for_account("111122223333").mode, Mode::Alert);
+    }
+
+    #[test]
+    fn account_overrides_replace_defaults_field_by_field() {
+        let doc = format!(
+            r#"{{"defaults": {{"mode": "dry-run", "remediationKeys": {{"us-east-1": "{KEY}"}}}},
+                "accounts": {{"444455556666": {{"mode": "remediate", "allowedKeys": ["{KEY}"]}}}}}}"#
+        );
+        let s = Settings::parse(&doc).unwrap();
+        let member = s.for_account("444455556666");
+        assert_eq!(member.mode, Mode::Remediate);
+        assert_eq!(member.allowed_keys.len(), 1);
+        assert_eq!(
+            member.remediation_keys["us-east-1"].as_str(),
+            KEY,
+            "inherited from defaults"
+        );
+        assert_eq!(s.for_account("777788889999").mode, Mode::DryRun);
+    }
+
+    #[test]
+    fn broken_documents_are_refused_with_a_reason() {
+        let cases = [
+            ("not json", "expected"),
+            (r#"{"defaults": {"mode": "fix-it"}}"#, "unknown variant"),
+            (r#"{"defaults": {"remediationKey": {}}}"#, "unknown field"),
+            (r#"{"accounts": {"12": {}}}"#, "12-digit"),
+            (
+                r#"{"defaults": {"allowedKeys": ["alias/mine"]}}"#,
+                "is an alias",
+            ),
+            (
+                r#"{"defaults": {"remediationKeys": {"us-east-1": "nope"}}}"#,
+                "remediationKeys.us-east-1",
+            ),
+            (
+                r#"{"defaults": {"allowedKeyAccounts": ["x"]}}"#,
+                "allowedKeyAccounts",
+            ),
+        ];
+        for (doc, expected) in cases {
+            let err = Settings::parse(doc).unwrap_err();
+            assert!(err.contains(expected), "{doc}: {err}");
+        }
+    }
+}
