@@ -46,8 +46,14 @@ async fn handle_invocation<R: Reactor>(
         ctx.set_home_account(account);
     }
     let result = pipeline::handle(reactor, ctx, &event.payload, &Options::default()).await;
-    if let Err(e) = &result {
-        tracing::error!(error = %e, "event not handled");
+    match &result {
+        // One JSON line per finding, the finding as an object (not an escaped string), so
+        // CloudWatch Logs Insights can query its fields directly.
+        Ok(finding) => println!(
+            "{}",
+            serde_json::json!({"level": "INFO", "message": "finding", "requestId": event.context.request_id, "finding": finding})
+        ),
+        Err(e) => tracing::error!(error = %e, "event not handled"),
     }
     result
 }

@@ -164,9 +164,23 @@ pub fn chat(finding: &Finding) -> serde_json::Value {
     })
 }
 
-/// SNS subjects: at most 100 printable ASCII characters, no line breaks.
+/// SNS subjects: at most 100 printable ASCII characters, no line breaks; the name goes last
+/// so a cut loses the least.
 fn subject(finding: &Finding) -> String {
-    let raw = format!("[bedrock-cmk-guard] {}", title(finding));
+    let what = match (finding.status, finding.action.kind) {
+        (_, ActionKind::Remediated) => "Fixed",
+        (_, ActionKind::WouldRemediate) => "Dry run, would fix",
+        (_, ActionKind::Failed) => "Fix FAILED",
+        (Status::Error, _) => "Cannot verify",
+        (Status::NonCompliant, _) => "No allowed CMK",
+        (Status::Compliant, _) => "Compliant",
+        (Status::Ignored, _) => "Ignored",
+    };
+    let raw = format!(
+        "[cmk-guard] {what}: {} \"{}\"",
+        noun(finding),
+        display_name(finding)
+    );
     let clean: String = raw
         .chars()
         .map(|c| {

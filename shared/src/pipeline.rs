@@ -52,9 +52,7 @@ pub async fn handle<R: Reactor>(
     let trigger = match intake::parse(event, R::EVENTS)? {
         Intake::Check(trigger) => trigger,
         Intake::Ignored { call, reason } => {
-            let finding = ignored::<R>(&call, reason);
-            log(&finding);
-            return Ok(finding);
+            return Ok(ignored::<R>(&call, reason));
         }
     };
     let call = &trigger.call;
@@ -344,12 +342,7 @@ async fn finish(
             tracing::warn!(error = %e, "could not mark the event handled; a redelivery may alert again");
         }
     }
-    log(&finding);
     Ok(finding)
-}
-
-fn log(finding: &Finding) {
-    tracing::info!(finding = %finding.to_json(), status = finding.status.as_str(), "finding");
 }
 
 fn base<R: Reactor>(

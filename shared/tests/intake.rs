@@ -1,4 +1,5 @@
 //! Intake over fixtures shaped like real records, and over every public sample we hold.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bedrock_cmk_guard::intake::{parse, EventSpec, Intake, IntakeError};
 use serde_json::{json, Value};

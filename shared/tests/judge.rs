@@ -1,4 +1,5 @@
 //! The judge as a table: key evidence + account settings -> verdict. No I/O.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bedrock_cmk_guard::finding::Severity;
 use bedrock_cmk_guard::keys::{KeyEvidence, KeyInfo, KeyManager, KeyRef};

@@ -1,1 +1,528 @@
+//! Test support: each test gets its own AWS account in the emulator (moto maps credentials
+//! from sts:AssumeRole to the role's account), so tests run in parallel against one server
+//! without seeing each other's resources or messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_bedrock::types::*;
+use aws_sdk_sts::config::Credentials;
+use bedrock_cmk_guard::clients::{Context, Env};
+use serde_json::Value;
+
+pub const REGION: &str = "us-east-1";
+
+/// The emulator's address: `AWS_ENDPOINT_URL`, as for the product itself.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "the integration tests need the emulator: run tests/run-all.sh, or start \
+             tests/emulator/run.sh 5000 and export AWS_ENDPOINT_URL=http://127.0.0.1:5000"
+        )
+    })
+}
+
+/// Plain HTTP to the emulator's own endpoints (request log), without another HTTP crate.
+pub fn http(method: &str, path: &str) -> Value {
+    let url = endpoint();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+/// A fresh 12-digit account id, unique per test and per run.
+fn unique_account(name: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = DefaultHasher::new();
+    (
+        name,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    )
+        .hash(&mut h);
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .hash(&mut h);
+    format!("9{:011}", h.finish() % 100_000_000_000)
+}
+
+async fn config_with(credentials: Credentials) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(credentials)
+        // The emulator answers what it lacks with HTTP 500; retrying that only wastes seconds.
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .load()
+        .await
+}
+
+/// One emulated AWS account with clients acting in it.
+pub struct Account {
+    pub id: String,
+    /// The account's credentials, for processes started by tests (the function binary).
+    pub credentials: Credentials,
+    pub config: SdkConfig,
+    pub bedrock: aws_sdk_bedrock::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Account {
+    pub async fn new(test_name: &str) -> Account {
+        let root = config_with(Credentials::new("testing", "testing", None, None, "tests")).await;
+        let id = unique_account(test_name);
+        let assumed = aws_sdk_sts::Client::new(&root)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{id}:role/cmk-guard-test"))
+            .role_session_name("tests")
+            .send()
+            .await
+            .expect("sts:AssumeRole on the emulator");
+        let c = assumed.credentials().unwrap();
+        let credentials = Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        );
+        let config = config_with(credentials.clone()).await;
+        Account {
+            bedrock: aws_sdk_bedrock::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            id,
+            credentials,
+            config,
+        }
+    }
+
+    /// The guard's context as a function deployed in this account would build it.
+    pub fn context(&self, env: Env) -> Context {
+        let ctx = Context::new(self.config.clone(), env);
+        ctx.set_home_account(&self.id);
+        ctx
+    }
+
+    /// A customer-managed key; returns its ARN.
+    pub async fn cmk(&self, alias: Option<&str>) -> String {
+        let key = self
+            .kms
+            .create_key()
+            .description("test CMK")
+            .send()
+            .await
+            .unwrap();
+        let meta = key.key_metadata().unwrap();
+        if let Some(alias) = alias {
+            self.kms
+                .create_alias()
+                .alias_name(alias)
+                .target_key_id(meta.key_id())
+                .send()
+                .await
+                .unwrap();
+        }
+        meta.arn().unwrap().to_owned()
+    }
+
+    /// The AWS-managed Bedrock key; returns its ARN.
+    pub async fn aws_managed_key(&self) -> String {
+        let out = self
+            .kms
+            .describe_key()
+            .key_id("alias/aws/bedrock")
+            .send()
+            .await
+            .unwrap();
+        out.key_metadata().unwrap().arn().unwrap().to_owned()
+    }
+
+    /// A guardrail with every kind of policy, optionally encrypted with `kms_key`; returns
+    /// (id, ARN).
+    pub async fn guardrail(&self, name: &str, kms_key: Option<&str>) -> (String, String) {
+        let out = self
+            .bedrock
+            .create_guardrail()
+            .name(name)
+            .description("keeps the support bot on topic")
+            .blocked_input_messaging("Sorry, I cannot help with that.")
+            .blocked_outputs_messaging("Sorry, I cannot answer that.")
+            .topic_policy_config(
+                GuardrailTopicPolicyConfig::builder()
+                    .topics_config(
+                        GuardrailTopicConfig::builder()
+                            .name("investment-advice")
+                            .definition("Recommending specific investments or financial products.")
+                            .examples("Which stock should I buy?")
+                            .r#type(GuardrailTopicType::Deny)
+                            .input_action(GuardrailTopicAction::Block)
+                            .output_action(GuardrailTopicAction::None)
+                            .input_enabled(true)
+                            .output_enabled(false)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .content_policy_config(
+                GuardrailContentPolicyConfig::builder()
+                    .filters_config(
+                        GuardrailContentFilterConfig::builder()
+                            .r#type(GuardrailContentFilterType::Violence)
+                            .input_strength(GuardrailFilterStrength::High)
+                            .output_strength(GuardrailFilterStrength::Medium)
+                            .input_modalities(GuardrailModality::Text)
+                            .input_modalities(GuardrailModality::Image)
+                            .output_modalities(GuardrailModality::Text)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .word_policy_config(
+                GuardrailWordPolicyConfig::builder()
+                    .words_config(
+                        GuardrailWordConfig::builder()
+                            .text("competitor-name")
+                            .build()
+                            .unwrap(),
+                    )
+                    .managed_word_lists_config(
+                        GuardrailManagedWordsConfig::builder()
+                            .r#type(GuardrailManagedWordsType::Profanity)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .sensitive_information_policy_config(
+                GuardrailSensitiveInformationPolicyConfig::builder()
+                    .pii_entities_config(
+                        GuardrailPiiEntityConfig::builder()
+                            .r#type(GuardrailPiiEntityType::Email)
+                            .action(GuardrailSensitiveInformationAction::Anonymize)
+                            .build()
+                            .unwrap(),
+                    )
+                    .regexes_config(
+                        GuardrailRegexConfig::builder()
+                            .name("ticket-id")
+                            .description("internal ticket numbers")
+                            .pattern("TCK-[0-9]{6}")
+                            .action(GuardrailSensitiveInformationAction::Block)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .contextual_grounding_policy_config(
+                GuardrailContextualGroundingPolicyConfig::builder()
+                    .filters_config(
+                        GuardrailContextualGroundingFilterConfig::builder()
+                            .r#type(GuardrailContextualGroundingFilterType::Grounding)
+                            .threshold(0.75)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .automated_reasoning_policy_config(
+                GuardrailAutomatedReasoningPolicyConfig::builder()
+                    .policies(format!(
+                        "arn:aws:bedrock:{REGION}:{}:automated-reasoning-policy/abcdefgh1234",
+                        self.id
+                    ))
+                    .confidence_threshold(0.8)
+                    .build()
+                    .unwrap(),
+            )
+            .cross_region_config(
+                GuardrailCrossRegionConfig::builder()
+                    .guardrail_profile_identifier(format!(
+                        "arn:aws:bedrock:{REGION}:{}:guardrail-profile/us.guardrail.v1:0",
+                        self.id
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+            .set_kms_key_id(kms_key.map(str::to_owned))
+            .tags(Tag::builder().key("team").value("support").build().unwrap())
+            .tags(
+                Tag::builder()
+                    .key("cost-center")
+                    .value("cc-1234")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateGuardrail on the emulator");
+        (
+            out.guardrail_id().to_owned(),
+            out.guardrail_arn().to_owned(),
+        )
+    }
+
+    pub async fn draft(
+        &self,
+        id: &str,
+    ) -> aws_sdk_bedrock::operation::get_guardrail::GetGuardrailOutput {
+        self.bedrock
+            .get_guardrail()
+            .guardrail_identifier(id)
+            .guardrail_version("DRAFT")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn tags(&self, arn: &str) -> Vec<(String, String)> {
+        let out = self
+            .bedrock
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let mut tags: Vec<_> = out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+        tags
+    }
+
+    /// An SNS topic with a raw-delivery SQS subscriber; returns (topic ARN, queue URL).
+    pub async fn alert_topic(&self) -> (String, String) {
+        let topic = self
+            .sns
+            .create_topic()
+            .name("cmk-guard-alerts")
+            .send()
+            .await
+            .unwrap();
+        let topic_arn = topic.topic_arn().unwrap().to_owned();
+        let queue = self
+            .sqs
+            .create_queue()
+            .queue_name("cmk-guard-alerts")
+            .send()
+            .await
+            .unwrap();
+        let queue_url = queue.queue_url().unwrap().to_owned();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{}:cmk-guard-alerts", self.id);
+        self.sns
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        (topic_arn, queue_url)
+    }
+
+    /// Every message waiting in the queue (SNS delivers to SQS before Publish returns).
+    pub async fn drain(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            let batch = out.messages().to_vec();
+            if batch.is_empty() {
+                return all;
+            }
+            for m in &batch {
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            all.extend(batch);
+        }
+    }
+
+    pub async fn put_settings(&self, name: &str, document: &str) {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(document)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn idempotency_table(&self) -> String {
+        use aws_sdk_dynamodb::types::*;
+        let name = "cmk-guard-handled-events";
+        self.dynamodb
+            .create_table()
+            .table_name(name)
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        name.to_owned()
+    }
+
+    /// The AWS calls the emulator served for this account, in order ("service:Operation").
+    pub fn calls(&self) -> Vec<String> {
+        requests()
+            .into_iter()
+            .filter(|r| r["account"] == self.id.as_str())
+            .map(|r| {
+                format!(
+                    "{}:{}",
+                    r["service"].as_str().unwrap_or("?"),
+                    r["operation"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    }
+
+    /// The Publish requests made in this account: what was really handed to SNS.
+    pub fn published(&self) -> Vec<Value> {
+        requests()
+            .into_iter()
+            .filter(|r| r["account"] == self.id.as_str() && r.get("publish").is_some())
+            .map(|r| r["publish"].clone())
+            .collect()
+    }
+}
+
+fn requests() -> Vec<Value> {
+    http("GET", "/_cmk_guard/requests")["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A fixture event rewritten to describe `guardrail_arn` in `account`, with a fresh eventID.
+pub fn event(fixture: &str, account: &str, guardrail_arn: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/events")
+        .join(fixture);
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let id = guardrail_arn.rsplit('/').next().unwrap();
+    event["account"] = account.into();
+    event["region"] = REGION.into();
+    let detail = &mut event["detail"];
+    detail["awsRegion"] = REGION.into();
+    detail["recipientAccountId"] = account.into();
+    detail["userIdentity"]["accountId"] = account.into();
+    detail["eventID"] = unique_account("event").into();
+    if detail["requestParameters"]
+        .get("guardrailIdentifier")
+        .is_some()
+    {
+        detail["requestParameters"]["guardrailIdentifier"] = id.into();
+    }
+    detail["responseElements"]["guardrailArn"] = guardrail_arn.into();
+    detail["responseElements"]["guardrailId"] = id.into();
+    event
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The workspace's target directory for this profile (where `cargo build` put the binaries).
+pub fn target_dir() -> std::path::PathBuf {
+    // The test binary runs from target/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A child process that is killed when the test ends, however it ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something listens on `port` (or panics after `seconds`).
+pub fn wait_for_port(port: u16, seconds: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port} after {seconds} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

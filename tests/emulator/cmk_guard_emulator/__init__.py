@@ -1,0 +1,27 @@
+"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, request log)."""
+
+_applied = False
+
+
+def apply_patches() -> None:
+    """Patch moto's classes. Call before the server builds its apps/URL maps (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    from . import bedrock_fixes, guardrails, kms_patches, request_log
+
+    guardrails.apply()
+    bedrock_fixes.apply()
+    kms_patches.apply()
+    request_log.apply()
+    _applied = True
+
+
+def make_app():  # type: ignore[no-untyped-def]
+    """The WSGI app: moto's domain dispatcher wrapped in the request log."""
+    apply_patches()
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from .request_log import RequestLogMiddleware
+
+    return RequestLogMiddleware(DomainDispatcherApplication(create_backend_app))

@@ -1,0 +1,135 @@
+//! The guardrails function binary, run under cargo-lambda's local Lambda runtime
+//! (`cargo lambda watch --only-lambda-apis`) and invoked with `cargo lambda invoke`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+
+use bedrock_cmk_guard::finding::{ActionKind, Finding, Status};
+use cmk_guard_tests::{
+    event, free_port, target_dir, wait_for_port, workspace_root, Account, Running, REGION,
+};
+
+fn cargo_lambda() -> Command {
+    let mut c = Command::new("cargo-lambda");
+    c.arg("lambda");
+    c
+}
+
+fn invoke(port: u16, payload: &std::path::Path) -> std::process::Output {
+    cargo_lambda()
+        .args([
+            "invoke",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--data-file",
+        ])
+        .arg(payload)
+        .output()
+        .expect("cargo-lambda on PATH (tests/run-all.sh installs it)")
+}
+
+#[tokio::test]
+async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
+    let account = Account::new("lambda-runtime").await;
+    let (topic_arn, queue_url) = account.alert_topic().await;
+    let (_, arn) = account.guardrail("served-by-the-runtime", None).await;
+
+    let port = free_port();
+    let _runtime = Running(
+        cargo_lambda()
+            .args([
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .current_dir(workspace_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo-lambda on PATH (tests/run-all.sh installs it)"),
+    );
+    wait_for_port(port, 30);
+
+    let binary = target_dir().join("guardrails");
+    assert!(
+        binary.exists(),
+        "{} is missing: run cargo build --workspace first",
+        binary.display()
+    );
+    let c = &account.credentials;
+    let _function = Running(
+        Command::new(&binary)
+            .env_clear()
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_ENDPOINT_URL", cmk_guard_tests::endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", c.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
+            .env("AWS_SESSION_TOKEN", c.session_token().unwrap())
+            .env("ALERT_TOPIC_ARN", &topic_arn)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let dir = std::env::temp_dir().join(format!("cmk-guard-lambda-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("event.json");
+    std::fs::write(
+        &good,
+        event("CreateGuardrail.json", &account.id, &arn).to_string(),
+    )
+    .unwrap();
+    let out = invoke(port, &good);
+    assert!(
+        out.status.success(),
+        "invoke failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finding: Finding =
+        serde_json::from_slice(&out.stdout).expect("the Lambda result is the Finding JSON");
+    assert_eq!(finding.status, Status::NonCompliant);
+    assert_eq!(finding.action.kind, ActionKind::Alerted);
+    assert_eq!(finding.resource.arn.as_deref(), Some(arn.as_str()));
+    assert_eq!(
+        account.drain(&queue_url).await.len(),
+        1,
+        "published to the topic"
+    );
+
+    // Malformed input takes the Lambda error path (retries, then the DLQ), with a reason.
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"detail-type": "AWS API Call via CloudTrail", "source": "aws.bedrock"}"#,
+    )
+    .unwrap();
+    let out = invoke(port, &bad);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "a bad event must fail the invocation: {said}"
+    );
+    assert!(
+        said.contains("BadEvent") && said.contains("detail"),
+        "{said}"
+    );
+    assert!(account.drain(&queue_url).await.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what it needs (the emulator's virtualenv,
+# cargo-lambda), checks formatting and lints, starts the emulator on a free port, runs every
+# test, and stops the emulator again.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source tests/tools.sh
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --all-targets --locked
+
+step "emulator"
+start_emulator
+
+step "emulator extension tests (Python)"
+tests/emulator/test.sh -q
+
+step "Rust tests"
+cargo nextest run --workspace --locked --no-fail-fast
