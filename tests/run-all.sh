@@ -21,4 +21,9 @@ step "emulator extension tests (Python)"
 tests/emulator/test.sh -q
 
 step "Rust tests"
-cargo nextest run --workspace --locked --no-fail-fast
+ensure_cargo_lambda
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

@@ -34,7 +34,8 @@ start_emulator() {
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
   unset AWS_SESSION_TOKEN AWS_PROFILE
   for _ in $(seq 1 100); do
-    if curl -sf -o /dev/null "$AWS_ENDPOINT_URL/_cmk_guard/requests"; then
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "$AWS_ENDPOINT_URL/_cmk_guard/requests" 2>/dev/null; then
       echo "emulator up at $AWS_ENDPOINT_URL (log: $EMULATOR_LOG)" >&2
       return 0
     fi

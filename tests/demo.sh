@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The product's main job, locally, end to end: the emulator up, a guardrail encrypted with a
+# key AWS owns, CloudTrail events through the real guardrails function (under cargo-lambda's
+# local Lambda runtime), the alert a chat user reads, the fix, and the fix's own event staying
+# silent.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source tests/tools.sh
+
+step "build (debug)"
+cargo build --workspace --locked --quiet
+ensure_cargo_lambda
+start_emulator
+PY="$(python3 tests/emulator/bootstrap.py)"
+export DEMO_DIR="$ROOT/target/demo"
+rm -rf "$DEMO_DIR"
+demo() { "$PY" tests/demo/demo.py "$@"; }
+
+step "1. misconfigured resources in the emulator"
+demo setup
+TOPIC="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["topic"])' "$DEMO_DIR/state.json")"
+
+PORT="$(free_port)"
+cargo-lambda lambda watch --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$PORT" >"$DEMO_DIR/runtime.log" 2>&1 &
+RUNTIME_PID=$!
+FUNCTION_PID=
+trap 'kill $RUNTIME_PID $FUNCTION_PID $EMULATOR_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+
+# A fresh Lambda instance: the release of the real function binary, fed by the local runtime.
+start_function() {
+  [ -n "$FUNCTION_PID" ] && kill "$FUNCTION_PID" 2>/dev/null && wait "$FUNCTION_PID" 2>/dev/null || true
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+  ALERT_TOPIC_ARN="$TOPIC" CONFIG_PARAMETER=/bedrock-cmk-guard/settings \
+    target/debug/guardrails >>"$DEMO_DIR/function.log" 2>&1 &
+  FUNCTION_PID=$!
+}
+invoke() {
+  cargo-lambda lambda invoke --invoke-address 127.0.0.1 --invoke-port "$PORT" --data-file "$DEMO_DIR/$1" >"$DEMO_DIR/$2"
+  demo finding "$DEMO_DIR/$2"
+}
+
+step "2. someone creates the guardrail: CreateGuardrail -> guardrails function (mode alert)"
+start_function
+invoke create.json finding-1.json
+demo inbox
+demo guardrail
+
+step "3. before letting it fix things: the CLI in dry-run says exactly what it would do"
+CONFIG_PARAMETER=/bedrock-cmk-guard/settings \
+  target/debug/cmk-guard check --event "$DEMO_DIR/create.json" --mode dry-run >"$DEMO_DIR/dry-run.json"
+demo finding "$DEMO_DIR/dry-run.json"
+python3 -c 'import json,sys; print("  would do:", json.load(open(sys.argv[1]))["action"]["detail"])' "$DEMO_DIR/dry-run.json"
+
+step "4. the account goes to mode remediate; the next change to the guardrail is fixed"
+demo settings remediate
+# Settings are cached for 60 s per warm instance; a new instance reads them at once.
+start_function
+invoke update.json finding-2.json
+demo inbox
+demo guardrail
+
+step "5. the fix's own UpdateGuardrail event comes back: COMPLIANT, and silent"
+invoke own-update.json finding-3.json
+demo inbox
+
+step "done"
+echo "  findings, events and logs are in $DEMO_DIR"
