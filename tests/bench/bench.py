@@ -1,0 +1,207 @@
+"""Cold and warm starts of a function binary, driven through a local Lambda Runtime API
+against the emulator. Prints time from exec to first Finding, warm event time, peak RSS,
+AWS calls per event and the binary's size. Run by tests/bench/bench.sh."""
+
+import argparse
+import http.server
+import json
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+ACCOUNT = "123456789012"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
+# Cloud Custodian's event-mode Lambda for the same check, measured on this kind of machine
+# against moto (issue #2): process start to result, peak memory, AWS calls per event.
+PEER = {"seconds": (0.4, 1.1), "rss_mib": (80, 95), "calls": (3, 6)}
+
+
+class RuntimeApi(http.server.ThreadingHTTPServer):
+    """Just enough of the Lambda Runtime API for one function process at a time."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.events = queue.Queue()
+        self.results = queue.Queue()
+        self.polls = queue.Queue()  # when the function asked for its next event
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the function process was stopped while it waited for an event
+
+    def do_GET(self):
+        if not self.path.endswith("/runtime/invocation/next"):
+            return self.send_error(404)
+        self.server.polls.put(time.perf_counter())
+        try:
+            event = self.server.events.get(timeout=60)
+        except queue.Empty:
+            return self.send_error(504)
+        body = json.dumps(event).encode()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:guardrails")
+        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        now = time.perf_counter()
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        kind = "response" if self.path.endswith("/response") else "error"
+        self.server.results.put((now, kind, body))
+
+
+def aws(name):
+    return boto3.client(name, endpoint_url=ENDPOINT, region_name=REGION)
+
+
+def requests_so_far():
+    with urllib.request.urlopen(f"{ENDPOINT}/_cmk_guard/requests") as r:
+        return json.load(r)["requests"]
+
+
+def event(guardrail_arn):
+    e = json.loads((FIXTURES / "UpdateGuardrail.json").read_text())
+    gid = guardrail_arn.rsplit("/", 1)[1]
+    e["account"], e["region"] = ACCOUNT, REGION
+    d = e["detail"]
+    d.update(awsRegion=REGION, recipientAccountId=ACCOUNT, eventID=str(uuid.uuid4()))
+    d["requestParameters"]["guardrailIdentifier"] = gid
+    d["responseElements"].update(guardrailArn=guardrail_arn, guardrailId=gid)
+    return e
+
+
+def guardrail(name, key=None):
+    # Unique names: the benchmark may run again against the same emulator.
+    args = dict(name=f"{name}-{uuid.uuid4().hex[:8]}", blockedInputMessaging="no", blockedOutputsMessaging="no",
+                contentPolicyConfig={"filtersConfig": [{"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]})
+    if key:
+        args["kmsKeyId"] = key
+    return aws("bedrock").create_guardrail(**args)["guardrailArn"]
+
+
+def run_once(binary, env, events):
+    """Starts the binary behind a Runtime API of its own, hands it `events` one after
+    another; returns per-event (seconds, calls, finding) and the process's peak RSS in KiB."""
+    # A server per process: a killed process's pending /next must not swallow the next
+    # process's event.
+    api = RuntimeApi()
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
+    out = []
+    mark = len(requests_so_far())
+    api.events.put(events[0])
+    start = start_exec = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for i, e in enumerate(events):
+        if i:
+            mark = len(requests_so_far())
+            start = time.perf_counter()
+            api.events.put(e)
+        done, kind, body = api.results.get(timeout=30)
+        if kind != "response":
+            proc.kill()
+            raise SystemExit(f"the function answered with an error: {body.decode()}")
+        calls = [f"{r['service']}:{r['operation']}" for r in requests_so_far()[mark:]]
+        out.append((done - start, calls, json.loads(body)))
+    # VmHWM, not wait4's ru_maxrss: the latter also counts the forked Python image before exec.
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    ready = api.polls.get(timeout=1) - start_exec
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    api.shutdown()
+    return out, peak_kib, ready
+
+
+def summary(values):
+    values = sorted(values)
+    p90 = values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]
+    return statistics.median(values), p90, values[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    kms, sns, ssm = aws("kms"), aws("sns"), aws("ssm")
+    good = kms.create_key()["KeyMetadata"]["Arn"]
+    disabled = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.disable_key(KeyId=disabled)
+    topic = sns.create_topic(Name="bench")["TopicArn"]
+    ssm.put_parameter(Name="/bench/alert", Type="String", Overwrite=True, Value=json.dumps({"defaults": {"mode": "alert"}}))
+    ssm.put_parameter(Name="/bench/remediate", Type="String", Overwrite=True,
+                      Value=json.dumps({"defaults": {"mode": "remediate", "remediationKeys": {REGION: good}}}))
+    base_env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "SSL_")) or k in ("PATH", "HOME")}
+
+    env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME="guardrails", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", ALERT_TOPIC_ARN=topic, RUST_LOG="warn")
+
+    compliant = guardrail("bench-compliant", good)
+    alerting = guardrail("bench-alert", disabled)
+    scenarios = [
+        ("compliant (CMK)", "/bench/alert", lambda: compliant),
+        ("alert (disabled CMK)", "/bench/alert", lambda: alerting),
+        ("remediate (no key)", "/bench/remediate", None),
+    ]
+    size = os.path.getsize(args.binary)
+    print(f"binary {args.binary}: {size / 1_048_576:.1f} MiB ({size:,} bytes)")
+    print(f"{args.runs} cold starts per scenario; each process then gets a second event (warm).")
+    print("init = exec until the function first asks the Runtime API for an event.\n")
+    print(f"{'scenario':24} {'cold: exec->Finding ms':>24} {'init ms':>8} {'warm ms':>8} {'peak RSS MiB':>13}  calls cold | warm")
+    print(f"{'':24} {'median   p90    max':>24} {'median':>8} {'median':>8} {'max':>13}")
+    worst_cold, worst_rss = 0.0, 0
+    for name, parameter, target in scenarios:
+        cold, warm, rss, init, calls = [], [], [], [], None
+        for i in range(args.runs):
+            arn = target() if target else guardrail(f"bench-fix-{i}")
+            results, peak, ready = run_once(args.binary, dict(env, CONFIG_PARAMETER=parameter), [event(arn), event(arn)])
+            (c, c_calls, c_finding), (w, w_calls, _) = results
+            cold.append(c * 1000)
+            warm.append(w * 1000)
+            rss.append(peak)
+            init.append(ready * 1000)
+            calls = calls or (c_calls, w_calls, c_finding["status"], c_finding["action"]["kind"])
+        m, p90, mx = summary(cold)
+        worst_cold, worst_rss = max(worst_cold, mx), max(worst_rss, max(rss))
+        print(f"{name:24} {m:8.1f} {p90:6.1f} {mx:6.1f} {statistics.median(init):8.1f} {statistics.median(warm):8.1f} {max(rss) / 1024:13.1f}  "
+              f"{len(calls[0])} | {len(calls[1])}   ({calls[2]}, {calls[3]})")
+        print(f"{'':24} cold: {', '.join(calls[0])}")
+        print(f"{'':24} warm: {', '.join(calls[1])}")
+    lo, hi = PEER["seconds"]
+    print(f"\npeer (Cloud Custodian event mode, same check, this kind of machine): {lo}-{hi} s, "
+          f"{PEER['rss_mib'][0]}-{PEER['rss_mib'][1]} MiB, {PEER['calls'][0]}-{PEER['calls'][1]} calls")
+    print(f"worst cold start here: {worst_cold:.1f} ms = {lo * 1000 / worst_cold:.0f}x faster than the peer's best; "
+          f"worst peak RSS {worst_rss / 1024:.1f} MiB = 1/{PEER['rss_mib'][0] * 1024 / worst_rss:.1f} of the peer's best")
+
+
+if __name__ == "__main__":
+    main()
