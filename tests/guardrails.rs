@@ -658,3 +658,30 @@ async fn an_alert_costs_three_sequential_round_trips_and_no_listing() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_key_named_in_the_request_is_described_early_but_never_believed() {
+    let w = World::new("key-hint", None).await;
+    let cmk = w.account.cmk(None).await;
+    let (_, honest) = w.account.guardrail("honest", Some(&cmk)).await;
+    let mut e = event("CreateGuardrail.json", &w.account.id, &honest);
+    e["detail"]["requestParameters"]["kmsKeyId"] = json!(cmk);
+    let before = w.account.calls().len();
+    let f = w.run(&e).await;
+    assert_eq!(f.status, Status::Compliant);
+    let describes = w.account.calls()[before..]
+        .iter()
+        .filter(|c| c.ends_with("DescribeKey"))
+        .count();
+    assert_eq!(describes, 1, "the early DescribeKey serves the verdict");
+
+    // The record says one key, the guardrail has another: the guardrail's own answer wins.
+    let (_, liar) = w.account.guardrail("liar", Some("alias/aws/bedrock")).await;
+    let mut e = event("CreateGuardrail.json", &w.account.id, &liar);
+    e["detail"]["requestParameters"]["kmsKeyId"] = json!(cmk);
+    let f = w.run(&e).await;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert!(f.reason.contains("AWS-managed key"), "{}", f.reason);
+    assert_ne!(f.key.unwrap().arn.as_deref(), Some(cmk.as_str()));
+    assert_eq!(w.messages().await.len(), 1);
+}

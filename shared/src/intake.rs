@@ -9,6 +9,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::keys::KeyRef;
+
 /// The EventBridge `detail-type` of CloudTrail management events.
 pub const API_CALL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 /// What CloudTrail writes in place of a value the service marks sensitive.
@@ -80,6 +82,10 @@ pub struct Trigger {
     pub call: Call,
     /// Resource id or ARN, taken from the first [`EventSpec::resource_paths`] that holds one.
     pub resource_id: String,
+    /// The key the caller asked for, if the record shows one. Never evidence: the verdict
+    /// uses the key the resource's own API reports. It only lets DescribeKey start at once,
+    /// concurrently with the re-read, instead of one round trip later.
+    pub key_hint: Option<KeyRef>,
 }
 
 /// What intake decided.
@@ -100,6 +106,8 @@ pub struct EventSpec {
     pub event_name: &'static str,
     /// JSON pointers into the CloudTrail record, tried in order.
     pub resource_paths: &'static [&'static str],
+    /// Where the record may name the KMS key the caller asked for (a prefetch hint only).
+    pub key_hint_paths: &'static [&'static str],
 }
 
 /// Parses an event for a reactor that handles `specs`.
@@ -185,7 +193,17 @@ pub fn parse(event: &Value, specs: &[EventSpec]) -> Result<Intake, IntakeError> 
             paths: spec.resource_paths.join(", "),
         })?;
 
-    Ok(Intake::Check(Trigger { call, resource_id }))
+    let key_hint = spec
+        .key_hint_paths
+        .iter()
+        .filter_map(|p| record_value.pointer(p).and_then(Value::as_str))
+        .find_map(|v| KeyRef::parse(v).ok());
+
+    Ok(Intake::Check(Trigger {
+        call,
+        resource_id,
+        key_hint,
+    }))
 }
 
 /// Accepts the EventBridge envelope the Lambda receives, or the bare CloudTrail record

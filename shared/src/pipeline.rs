@@ -74,7 +74,16 @@ pub async fn handle<R: Reactor>(
             Err(e) => Err(format!("no credentials for account {}: {e}", at.account)),
         }
     };
-    let (settings, gathered, claim) = tokio::join!(ctx.settings.load(&ctx.ssm), gathered, claim);
+    // The key the caller asked for is described now, concurrently, so that the DescribeKey
+    // of the key GetGuardrail reports is (usually) a cache hit. It proves nothing by itself.
+    let prefetch = async {
+        if let (Some(hint), Ok(scope)) = (&trigger.key_hint, &scope) {
+            let kms = aws_sdk_kms::Client::new(&scope.config);
+            ctx.keys.describe(&kms, &at.account, &at.region, hint).await;
+        }
+    };
+    let (settings, gathered, claim, ()) =
+        tokio::join!(ctx.settings.load(&ctx.ssm), gathered, claim, prefetch);
 
     let claim = match claim {
         Some(Ok(Claim::InProgress)) => return Err(HandlerError::InProgress(call.event_id.clone())),
@@ -177,15 +186,8 @@ pub async fn handle<R: Reactor>(
         &at,
         remediation_evidence.as_ref(),
     );
-    let duplicate = match &claim {
-        Some(Claim::Completed { summary }) => Some(summary.clone()),
-        _ => None,
-    };
-    let action = match (duplicate, plan) {
-        (Some(summary), _) => Action::none(Some(format!(
-            "event {} was already handled ({summary}); nothing is done or published twice",
-            call.event_id
-        ))),
+    let action = match (already_handled(&claim), plan) {
+        (Some(action), _) => action,
         (None, Plan::Nothing(detail)) => Action::none(detail),
         (None, Plan::Alert(detail)) => Action {
             kind: ActionKind::Alerted,
@@ -308,12 +310,26 @@ fn alert_or_nothing(mode: Mode, detail: &str) -> Action {
     }
 }
 
-/// Publishes what is worth telling, records the event as handled, logs the finding.
+/// For a redelivered event: nothing is done or published a second time.
+fn already_handled(claim: &Option<Claim>) -> Option<Action> {
+    match claim {
+        Some(Claim::Completed { summary }) => Some(Action::none(Some(format!(
+            "this event was already handled ({summary}); nothing is done or published twice"
+        )))),
+        _ => None,
+    }
+}
+
+/// Publishes what is worth telling and records the event as handled.
 async fn finish(
     ctx: &Context,
     claim: Option<Claim>,
-    finding: Finding,
+    mut finding: Finding,
 ) -> Result<Finding, HandlerError> {
+    // Every path ends here, so no path can repeat an alert for a redelivered event.
+    if let Some(action) = already_handled(&claim) {
+        finding.action = action;
+    }
     let event_id = finding.trigger.event_id.clone();
     if finding.worth_telling() {
         if let Some(topic) = &ctx.env.alert_topic_arn {

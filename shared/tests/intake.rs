@@ -12,6 +12,7 @@ const GUARDRAIL_EVENTS: &[EventSpec] = &[
             "/responseElements/guardrailArn",
             "/responseElements/guardrailId",
         ],
+        key_hint_paths: &["/requestParameters/kmsKeyId"],
     },
     EventSpec {
         event_source: "bedrock.amazonaws.com",
@@ -21,6 +22,7 @@ const GUARDRAIL_EVENTS: &[EventSpec] = &[
             "/requestParameters/guardrailIdentifier",
             "/responseElements/guardrailId",
         ],
+        key_hint_paths: &["/requestParameters/kmsKeyId"],
     },
 ];
 
@@ -208,4 +210,19 @@ fn every_public_sample_survives_intake() {
         }
     }
     assert!(seen >= 39, "only {seen} samples found in {}", dir.display());
+}
+
+#[test]
+fn a_key_named_in_the_request_becomes_a_hint_and_hidden_or_malformed_ones_do_not() {
+    let mut event = fixture("CreateGuardrail.json");
+    assert_eq!(check(&event).key_hint, None, "the fixture names no key");
+    event["detail"]["requestParameters"]["kmsKeyId"] = json!("alias/guardrails");
+    assert_eq!(
+        check(&event).key_hint.map(|k| k.to_string()),
+        Some("alias/guardrails".to_owned())
+    );
+    for useless in ["HIDDEN_DUE_TO_SECURITY_REASONS", "not a key", ""] {
+        event["detail"]["requestParameters"]["kmsKeyId"] = json!(useless);
+        assert_eq!(check(&event).key_hint, None, "{useless:?}");
+    }
 }

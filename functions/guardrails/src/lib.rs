@@ -33,6 +33,7 @@ impl Reactor for Guardrails {
                 "/responseElements/guardrailArn",
                 "/responseElements/guardrailId",
             ],
+            key_hint_paths: &["/requestParameters/kmsKeyId"],
         },
         EventSpec {
             event_source: "bedrock.amazonaws.com",
@@ -42,6 +43,7 @@ impl Reactor for Guardrails {
                 "/requestParameters/guardrailIdentifier",
                 "/responseElements/guardrailId",
             ],
+            key_hint_paths: &["/requestParameters/kmsKeyId"],
         },
     ];
 

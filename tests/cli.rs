@@ -1,0 +1,167 @@
+//! `cmk-guard check`: what scripts and people trying the tool rely on — the Finding JSON on
+//! stdout, nothing changed in dry-run, clear errors and exit codes for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+use bedrock_cmk_guard::finding::{ActionKind, Finding, Status};
+use bedrock_cmk_guard::settings::Mode;
+use cmk_guard_tests::{event, target_dir, Account, REGION};
+use serde_json::json;
+
+fn cmk_guard(account: &Account, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let binary = target_dir().join("cmk-guard");
+    assert!(
+        binary.exists(),
+        "{} is missing: run cargo build --workspace first",
+        binary.display()
+    );
+    let c = &account.credentials;
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", cmk_guard_tests::endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", c.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
+        .env("AWS_SESSION_TOKEN", c.session_token().unwrap())
+        .env("AWS_MAX_ATTEMPTS", "1");
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn write(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cmk-guard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn dry_run_prints_the_finding_and_changes_nothing() {
+    let a = Account::new("cli-dry-run").await;
+    let key = a.cmk(None).await;
+    a.put_settings(
+        "/cli/settings",
+        &json!({"defaults": {"remediationKeys": {REGION: key}}}).to_string(),
+    )
+    .await;
+    let (id, arn) = a.guardrail("cli", Some("alias/aws/bedrock")).await;
+    let file = write(
+        "dry-run.json",
+        &event("UpdateGuardrail.json", &a.id, &arn).to_string(),
+    );
+
+    let out = cmk_guard(
+        &a,
+        &[
+            "check",
+            "--event",
+            file.to_str().unwrap(),
+            "--mode",
+            "dry-run",
+        ],
+        &[("CONFIG_PARAMETER", "/cli/settings")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finding: Finding =
+        serde_json::from_slice(&out.stdout).expect("stdout is the Finding JSON and nothing else");
+    assert_eq!(finding.status, Status::NonCompliant);
+    assert_eq!(
+        finding.mode,
+        Some(Mode::DryRun),
+        "--mode replaces the settings' alert"
+    );
+    assert_eq!(finding.action.kind, ActionKind::WouldRemediate);
+    assert!(finding.action.detail.unwrap().contains(&key));
+    assert_ne!(
+        a.draft(&id).await.kms_key_arn(),
+        Some(key.as_str()),
+        "dry-run changed nothing"
+    );
+    assert!(!a
+        .calls()
+        .iter()
+        .any(|c| c.ends_with("UpdateGuardrail") || c.ends_with("Publish")));
+
+    // The same event from standard input, as a bare CloudTrail record.
+    let record = event("UpdateGuardrail.json", &a.id, &arn)["detail"].clone();
+    let file = write("record.json", &record.to_string());
+    let out = cmk_guard(&a, &["check", "--event", file.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finding: Finding = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (finding.mode, finding.action.kind),
+        (Some(Mode::Alert), ActionKind::Alerted),
+        "no settings: alert"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_exit_code() {
+    let a = Account::new("cli-errors").await;
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec!["check".into()], 2, "--event FILE is required"),
+        (
+            vec!["check".into(), "--event".into(), "/nonexistent.json".into()],
+            2,
+            "/nonexistent.json",
+        ),
+        (
+            vec![
+                "check".into(),
+                "--event".into(),
+                write("not.json", "{{").to_string_lossy().into(),
+            ],
+            2,
+            "is not JSON",
+        ),
+        (
+            vec![
+                "check".into(),
+                "--event".into(),
+                write("x.json", "{}").to_string_lossy().into(),
+                "--mode".into(),
+                "fix".into(),
+            ],
+            2,
+            "unknown mode",
+        ),
+        (vec!["sweep".into()], 2, "unknown command"),
+        (
+            vec![
+                "check".into(),
+                "--event".into(),
+                write(
+                    "other.json",
+                    &json!({"eventName": "InvokeModel", "eventSource": "bedrock.amazonaws.com"})
+                        .to_string(),
+                )
+                .to_string_lossy()
+                .into(),
+            ],
+            1,
+            "InvokeModel is not an event this reactor handles",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = cmk_guard(&a, &args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
