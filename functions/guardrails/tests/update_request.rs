@@ -10,7 +10,7 @@ use aws_sdk_bedrock::operation::get_guardrail::GetGuardrailOutput;
 use aws_sdk_bedrock::operation::update_guardrail::{UpdateGuardrailInput, UpdateGuardrailOutput};
 use aws_sdk_bedrock::primitives::DateTime;
 use aws_sdk_bedrock::types::*;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 
 const ARN: &str = "arn:aws:bedrock:us-east-1:111122223333:guardrail/a1b2c3d4e5f6";
 const OLD_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000";
@@ -163,6 +163,27 @@ fn everything(kms_key_arn: &str) -> GetGuardrailOutput {
         .unwrap()
 }
 
+/// A mock UpdateGuardrail that keeps the request it was sent.
+fn capture_update() -> (Rule, Arc<Mutex<Option<UpdateGuardrailInput>>>) {
+    let sent: Arc<Mutex<Option<UpdateGuardrailInput>>> = Arc::default();
+    let capture = sent.clone();
+    let rule = mock!(aws_sdk_bedrock::Client::update_guardrail)
+        .match_requests(move |input| {
+            *capture.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| {
+            UpdateGuardrailOutput::builder()
+                .guardrail_id("a1b2c3d4e5f6")
+                .guardrail_arn(ARN)
+                .version("DRAFT")
+                .updated_at(DateTime::from_secs(1_700_000_200))
+                .build()
+                .unwrap()
+        });
+    (rule, sent)
+}
+
 /// A Bedrock client whose every call is answered by the mock rules.
 fn mocked_client(interceptor: MockResponseInterceptor) -> aws_sdk_bedrock::Client {
     let config = aws_sdk_bedrock::Config::builder()
@@ -177,22 +198,7 @@ fn mocked_client(interceptor: MockResponseInterceptor) -> aws_sdk_bedrock::Clien
 
 #[tokio::test]
 async fn update_request_carries_every_field_get_guardrail_returned() {
-    let sent: Arc<Mutex<Option<UpdateGuardrailInput>>> = Arc::default();
-    let capture = sent.clone();
-    let update = mock!(aws_sdk_bedrock::Client::update_guardrail)
-        .match_requests(move |input| {
-            *capture.lock().unwrap() = Some(input.clone());
-            true
-        })
-        .then_output(|| {
-            UpdateGuardrailOutput::builder()
-                .guardrail_id("a1b2c3d4e5f6")
-                .guardrail_arn(ARN)
-                .version("DRAFT")
-                .updated_at(DateTime::from_secs(1_700_000_200))
-                .build()
-                .unwrap()
-        });
+    let (update, sent) = capture_update();
     let interceptor = MockResponseInterceptor::new()
         .rule_mode(RuleMode::MatchAny)
         .with_rule(&update);
@@ -422,22 +428,7 @@ async fn update_request_carries_every_field_get_guardrail_returned() {
 
 #[tokio::test]
 async fn a_guardrail_with_no_optional_members_sends_none() {
-    let sent: Arc<Mutex<Option<UpdateGuardrailInput>>> = Arc::default();
-    let capture = sent.clone();
-    let update = mock!(aws_sdk_bedrock::Client::update_guardrail)
-        .match_requests(move |input| {
-            *capture.lock().unwrap() = Some(input.clone());
-            true
-        })
-        .then_output(|| {
-            UpdateGuardrailOutput::builder()
-                .guardrail_id("a1b2c3d4e5f6")
-                .guardrail_arn(ARN)
-                .version("DRAFT")
-                .updated_at(DateTime::from_secs(1_700_000_200))
-                .build()
-                .unwrap()
-        });
+    let (update, sent) = capture_update();
     let interceptor = MockResponseInterceptor::new().with_rule(&update);
     let client = mocked_client(interceptor);
     let bare = GetGuardrailOutput::builder()

@@ -2,32 +2,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bedrock_cmk_guard::intake::{parse, EventSpec, Intake, IntakeError};
+use bedrock_cmk_guard::Reactor;
+use guardrails::Guardrails;
 use serde_json::{json, Value};
 
-const GUARDRAIL_EVENTS: &[EventSpec] = &[
-    EventSpec {
-        event_source: "bedrock.amazonaws.com",
-        event_name: "CreateGuardrail",
-        resource_paths: &[
-            "/responseElements/guardrailArn",
-            "/responseElements/guardrailId",
-        ],
-        key_hint_paths: &["/requestParameters/kmsKeyId"],
-    },
-    EventSpec {
-        event_source: "bedrock.amazonaws.com",
-        event_name: "UpdateGuardrail",
-        resource_paths: &[
-            "/responseElements/guardrailArn",
-            "/requestParameters/guardrailIdentifier",
-            "/responseElements/guardrailId",
-        ],
-        key_hint_paths: &["/requestParameters/kmsKeyId"],
-    },
-];
+/// The events the guardrails reactor declares: intake is tested against the real spec.
+const GUARDRAIL_EVENTS: &[EventSpec] = Guardrails::EVENTS;
 
 fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
 fn fixture(name: &str) -> Value {
