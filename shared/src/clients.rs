@@ -44,6 +44,23 @@ pub struct Scope {
     pub account: String,
     pub region: String,
     pub config: SdkConfig,
+    /// Every reactor classifies keys where its resource lives: one client per scope.
+    pub kms: aws_sdk_kms::Client,
+}
+
+impl Scope {
+    fn new(account: &str, region: &str, config: &SdkConfig) -> Self {
+        let config = config
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        Scope {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            kms: aws_sdk_kms::Client::new(&config),
+            config,
+        }
+    }
 }
 
 /// Everything a warm Lambda instance keeps between events.
@@ -52,6 +69,8 @@ pub struct Context {
     base: SdkConfig,
     home_account: OnceLock<String>,
     member_configs: Mutex<HashMap<String, SdkConfig>>,
+    /// Scopes already built, so a warm instance reuses their clients and connections.
+    scopes: Mutex<HashMap<(String, String), Scope>>,
     pub keys: KeyDirectory,
     pub settings: SettingsSource,
     pub idempotency: Option<IdempotencyStore>,
@@ -79,6 +98,7 @@ impl Context {
             ssm: aws_sdk_ssm::Client::new(&base),
             dynamodb: aws_sdk_dynamodb::Client::new(&base),
             member_configs: Mutex::new(HashMap::new()),
+            scopes: Mutex::new(HashMap::new()),
             home_account: OnceLock::new(),
             base,
             env,
@@ -95,57 +115,48 @@ impl Context {
     /// reached through `arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>`; without
     /// MEMBER_ROLE_NAME every account is read with the function's own credentials.
     pub async fn scope(&self, account: &str, region: &str) -> Result<Scope, String> {
-        let region_config = |config: &SdkConfig| {
-            config
-                .to_builder()
-                .region(Region::new(region.to_owned()))
-                .build()
-        };
+        let key = (account.to_owned(), region.to_owned());
+        if let Some(scope) = self.scopes.lock().ok().and_then(|s| s.get(&key).cloned()) {
+            return Ok(scope);
+        }
+        let scope = Scope::new(account, region, &self.account_config(account).await?);
+        if let Ok(mut scopes) = self.scopes.lock() {
+            scopes.insert(key, scope.clone());
+        }
+        Ok(scope)
+    }
+
+    async fn account_config(&self, account: &str) -> Result<SdkConfig, String> {
         let Some(role_name) = &self.env.member_role_name else {
-            return Ok(Scope {
-                account: account.to_owned(),
-                region: region.to_owned(),
-                config: region_config(&self.base),
-            });
+            return Ok(self.base.clone());
         };
         if self.home_account().await? == account {
-            return Ok(Scope {
-                account: account.to_owned(),
-                region: region.to_owned(),
-                config: region_config(&self.base),
-            });
+            return Ok(self.base.clone());
         }
-        let cached = self
+        if let Some(config) = self
             .member_configs
             .lock()
             .ok()
-            .and_then(|m| m.get(account).cloned());
-        let member = match cached {
-            Some(config) => config,
-            None => {
-                let role_arn = format!("arn:aws:iam::{account}:role/{role_name}");
-                // The provider assumes the role lazily, on first use, and refreshes it itself.
-                let provider = AssumeRoleProvider::builder(role_arn)
-                    .session_name("bedrock-cmk-guard")
-                    .configure(&self.base)
-                    .build()
-                    .await;
-                let config = self
-                    .base
-                    .to_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(provider))
-                    .build();
-                if let Ok(mut m) = self.member_configs.lock() {
-                    m.insert(account.to_owned(), config.clone());
-                }
-                config
-            }
-        };
-        Ok(Scope {
-            account: account.to_owned(),
-            region: region.to_owned(),
-            config: region_config(&member),
-        })
+            .and_then(|m| m.get(account).cloned())
+        {
+            return Ok(config);
+        }
+        let role_arn = format!("arn:aws:iam::{account}:role/{role_name}");
+        // The provider assumes the role lazily, on first use, and refreshes it itself.
+        let provider = AssumeRoleProvider::builder(role_arn)
+            .session_name("bedrock-cmk-guard")
+            .configure(&self.base)
+            .build()
+            .await;
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        if let Ok(mut m) = self.member_configs.lock() {
+            m.insert(account.to_owned(), config.clone());
+        }
+        Ok(config)
     }
 
     async fn home_account(&self) -> Result<String, String> {

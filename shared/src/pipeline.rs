@@ -78,8 +78,9 @@ pub async fn handle<R: Reactor>(
     // of the key GetGuardrail reports is (usually) a cache hit. It proves nothing by itself.
     let prefetch = async {
         if let (Some(hint), Ok(scope)) = (&trigger.key_hint, &scope) {
-            let kms = aws_sdk_kms::Client::new(&scope.config);
-            ctx.keys.describe(&kms, &at.account, &at.region, hint).await;
+            ctx.keys
+                .describe(&scope.kms, &at.account, &at.region, hint)
+                .await;
         }
     };
     let (settings, gathered, claim, ()) =
@@ -147,17 +148,17 @@ pub async fn handle<R: Reactor>(
         }
     };
 
-    let kms = aws_sdk_kms::Client::new(&scope.config);
+    let kms = &scope.kms;
     let wants_fix = matches!(mode, Mode::Remediate | Mode::DryRun) && settings_error.is_none();
     let remediation_ref = account_settings.remediation_keys.get(&at.region);
     let (evidence, remediation_evidence) = tokio::join!(
         ctx.keys
-            .evidence(&kms, &at.account, &at.region, observed.key.as_ref()),
+            .evidence(kms, &at.account, &at.region, observed.key.as_ref()),
         async {
             match remediation_ref {
                 Some(key) if wants_fix => Some(
                     ctx.keys
-                        .evidence(&kms, &at.account, &at.region, Some(key))
+                        .evidence(kms, &at.account, &at.region, Some(key))
                         .await,
                 ),
                 _ => None,
