@@ -16,17 +16,9 @@ fn cmk_guard(account: &Account, args: &[&str], extra_env: &[(&str, &str)]) -> Ou
         "{} is missing: run cargo build --workspace first",
         binary.display()
     );
-    let c = &account.credentials;
     let mut command = Command::new(binary);
-    command
-        .args(args)
-        .env_clear()
-        .env("AWS_ENDPOINT_URL", cmk_guard_tests::endpoint())
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", c.access_key_id())
-        .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
-        .env("AWS_SESSION_TOKEN", c.session_token().unwrap())
-        .env("AWS_MAX_ATTEMPTS", "1");
+    account.sdk_env(&mut command);
+    command.args(args);
     for (k, v) in extra_env {
         command.env(k, v);
     }

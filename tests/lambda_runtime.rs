@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use bedrock_cmk_guard::finding::{ActionKind, Finding, Status};
 use cmk_guard_tests::{
-    event, free_port, target_dir, wait_for_port, workspace_root, Account, Running, REGION,
+    event, free_port, target_dir, wait_for_port, workspace_root, Account, Running,
 };
 
 fn cargo_lambda() -> Command {
@@ -61,10 +61,10 @@ async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
         "{} is missing: run cargo build --workspace first",
         binary.display()
     );
-    let c = &account.credentials;
+    let mut function = Command::new(&binary);
+    account.sdk_env(&mut function);
     let _function = Running(
-        Command::new(&binary)
-            .env_clear()
+        function
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
                 format!("http://127.0.0.1:{port}/.rt"),
@@ -72,11 +72,6 @@ async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_ENDPOINT_URL", cmk_guard_tests::endpoint())
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", c.access_key_id())
-            .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
-            .env("AWS_SESSION_TOKEN", c.session_token().unwrap())
             .env("ALERT_TOPIC_ARN", &topic_arn)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -122,6 +122,20 @@ impl Account {
         }
     }
 
+    /// A process environment that reaches the emulator as this account, and nothing else from
+    /// the test's own environment (the binaries must work from the SDK's variables alone).
+    pub fn sdk_env(&self, command: &mut std::process::Command) {
+        let c = &self.credentials;
+        command
+            .env_clear()
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", c.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", c.secret_access_key())
+            .env("AWS_SESSION_TOKEN", c.session_token().unwrap_or_default())
+            .env("AWS_MAX_ATTEMPTS", "1");
+    }
+
     /// The guard's context as a function deployed in this account would build it.
     pub fn context(&self, env: Env) -> Context {
         let ctx = Context::new(self.config.clone(), env);
