@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs (the emulator's virtualenv,
-# cargo-lambda), checks formatting and lints, starts the emulator on a free port, runs every
-# test, and stops the emulator again.
+# cargo-lambda), checks formatting and lints, builds the release function, starts the emulator
+# on a free port, runs every test, and stops the emulator again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo build --workspace --all-targets --locked
+
+step "release build of the function (what deploys; some errors show only here)"
+cargo build --release --locked --package guardrails
 
 step "emulator"
 start_emulator

@@ -1,4 +1,7 @@
 //! The guardrails Lambda: bootstrap only; the reactor is in lib.rs.
+// The handler's future nests the SDK's futures deeply (pipeline, concurrent reads, cached
+// scopes); laying it out needs more than rustc's default query depth in release builds.
+#![recursion_limit = "256"]
 
 use bedrock_cmk_guard::lambda;
 use guardrails::Guardrails;
