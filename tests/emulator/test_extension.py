@@ -72,13 +72,14 @@ def reset(endpoint: str) -> None:
 
 
 def client(endpoint: str, service: str, **cfg: Any) -> Any:
+    cfg.setdefault("retries", {"max_attempts": 1})
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **cfg),
+        config=Config(s3={"addressing_style": "path"}, **cfg),
     )
 
 
@@ -103,6 +104,33 @@ def raw(endpoint: str, method: str, path: str, service: str = "bedrock", body: A
         headers["Content-Type"] = "application/json"
         data = json.dumps(body)
     return requests.request(method, endpoint + path, data=data, headers=headers, timeout=10)
+
+
+def account_client(endpoint: str, service: str, account: str = ACCOUNT, region: str = REGION, **cfg: Any) -> Any:
+    """A client acting in `account` (moto's x-moto-account-id header) and `region`."""
+    cfg.setdefault("retries", {"max_attempts": 1})
+    c = boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**cfg),
+    )
+    c.meta.events.register(
+        "before-sign.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account)
+    )
+    return c
+
+
+def set_options(endpoint: str, account: str = ACCOUNT, **opts: Any) -> dict[str, Any]:
+    resp = requests.post(f"{endpoint}/_cmk_guard/options", json={"account": account, **opts}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def request_log(endpoint: str) -> list[dict[str, Any]]:
+    return requests.get(f"{endpoint}/_cmk_guard/requests", timeout=10).json()["requests"]
 
 
 _MODELS: dict[str, Any] = {}
@@ -271,15 +299,8 @@ FULL_EXPECTED: dict[str, Any] = {
                 "inputEnabled": True,
                 "outputEnabled": False,
             },
-            {  # defaults filled in
-                "type": "PROMPT_ATTACK",
-                "inputStrength": "HIGH",
-                "outputStrength": "NONE",
-                "inputAction": "BLOCK",
-                "outputAction": "BLOCK",
-                "inputEnabled": True,
-                "outputEnabled": True,
-            },
+            # no action/enabled defaults for content filters (real answers leave them out)
+            {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"},
         ],
         "tier": {"tierName": "STANDARD"},
     },
@@ -706,3 +727,624 @@ def test_request_log_and_reset(endpoint: str, bedrock: Any, kms: Any) -> None:
     other.list_keys()
     log = requests.get(f"{endpoint}/_cmk_guard/requests").json()["requests"]
     assert log == [{"service": "kms", "operation": "ListKeys", "method": "POST", "path": "/", "account": "222222222222"}]
+
+
+# --------------------------------------------------------------------------- options endpoint
+
+OTHER = "222222222222"
+
+
+def test_options_endpoint(endpoint: str) -> None:
+    url = f"{endpoint}/_cmk_guard/options"
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == {}
+    assert set_options(endpoint, guardrailTransitionSeconds=2) == {"guardrailTransitionSeconds": 2.0}
+    merged = set_options(endpoint, guardrailUpdateFailure="boom")
+    assert merged == {"guardrailTransitionSeconds": 2.0, "guardrailUpdateFailure": "boom"}
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == merged
+    assert set_options(endpoint, guardrailTransitionSeconds=None) == {"guardrailUpdateFailure": "boom"}
+
+    # per account
+    assert requests.get(f"{url}?account={OTHER}").json() == {}
+    set_options(endpoint, account=OTHER, getGuardrailExtraMembers={"x": 1})
+    assert requests.get(f"{url}?account={OTHER}").json() == {"getGuardrailExtraMembers": {"x": 1}}
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == {"guardrailUpdateFailure": "boom"}
+
+    # refused: unknown names, bad values, bad accounts -> 400 and nothing changes
+    for body in (
+        {"account": ACCOUNT, "guardrailTransitionSecs": 1},
+        {"account": ACCOUNT, "guardrailTransitionSeconds": -1},
+        {"account": ACCOUNT, "guardrailTransitionSeconds": "1"},
+        {"account": ACCOUNT, "guardrailUpdateFailure": 3},
+        {"account": ACCOUNT, "getGuardrailExtraMembers": ["x"]},
+        {"account": ACCOUNT, "getGuardrailExtraMembers": {"a..b": 1}},
+        {"account": ACCOUNT, "faults": {"operation": "kms:DescribeKey"}},
+        {"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKeys", "code": "X"}]},
+        {"account": ACCOUNT, "faults": [{"operation": "kmz:DescribeKey", "code": "X"}]},
+        {"account": ACCOUNT, "faults": [{"operation": "DescribeKey", "code": "X"}]},
+        {"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKey"}]},
+        {"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKey", "code": "X", "status": 200}]},
+        {"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKey", "code": "X", "count": -1}]},
+        {"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKey", "code": "X", "times": 1}]},
+        {"account": ACCOUNT, "guardrailUpdateFailure": None, "typo": 1},
+        {"account": "1234", "guardrailTransitionSeconds": 1},
+        {"guardrailTransitionSeconds": 1},
+    ):
+        resp = requests.post(url, json=body)
+        assert resp.status_code == 400, body
+        assert resp.json()["message"], body
+    assert requests.post(url, data="not json").status_code == 400
+    assert requests.get(url).status_code == 400
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == {"guardrailUpdateFailure": "boom"}
+
+    # not in the request log; reset clears every account's options
+    assert request_log(endpoint) == []
+    assert requests.post(f"{endpoint}/moto-api/reset").status_code == 200
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == {}
+    assert requests.get(f"{url}?account={OTHER}").json() == {}
+
+
+# --------------------------------------------------------------------------- guardrail status transitions
+
+TRANSITION = 1.5  # seconds; long enough for a loaded machine, short enough for a test
+
+
+def _status(endpoint: str, gid: str, version: str | None = None) -> str:
+    return get_raw_guardrail(endpoint, gid, version)["status"]
+
+
+def _conflict(call: Any) -> None:
+    with pytest.raises(ClientError) as e:
+        call()
+    assert error_of(e.value) == ("ConflictException", 400)
+
+
+def test_guardrail_status_transitions(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, guardrailTransitionSeconds=TRANSITION)
+    gid = bedrock.create_guardrail(**MINIMAL)["guardrailId"]
+    body = get_raw_guardrail(endpoint, gid)
+    assert body["status"] == "CREATING"
+    assert [g["status"] for g in bedrock.list_guardrails()["guardrails"]] == ["CREATING"]
+    update = lambda: bedrock.update_guardrail(guardrailIdentifier=gid, **MINIMAL)  # noqa: E731
+    _conflict(update)
+    _conflict(lambda: bedrock.create_guardrail_version(guardrailIdentifier=gid))
+    _conflict(lambda: bedrock.delete_guardrail(guardrailIdentifier=gid))
+    time.sleep(TRANSITION + 0.2)
+    ready = get_raw_guardrail(endpoint, gid)
+    assert ready["status"] == "READY" and ready["updatedAt"] == body["updatedAt"]
+
+    upd = update()
+    body = get_raw_guardrail(endpoint, gid)
+    assert body["status"] == "UPDATING" and body["updatedAt"] == iso_of(upd["updatedAt"])
+    assert bedrock.list_guardrails(guardrailIdentifier=gid)["guardrails"][0]["status"] == "UPDATING"
+    _conflict(update)
+    time.sleep(TRANSITION + 0.2)
+    after = get_raw_guardrail(endpoint, gid)
+    assert after["status"] == "READY" and after["updatedAt"] == body["updatedAt"]
+
+    version = bedrock.create_guardrail_version(guardrailIdentifier=gid)["version"]
+    assert _status(endpoint, gid, version) == "VERSIONING"
+    assert _status(endpoint, gid) == "READY"  # the DRAFT is not changing
+    listed = {g["version"]: g["status"] for g in bedrock.list_guardrails(guardrailIdentifier=gid)["guardrails"]}
+    assert listed == {"DRAFT": "READY", version: "VERSIONING"}
+    _conflict(lambda: bedrock.delete_guardrail(guardrailIdentifier=gid, guardrailVersion=version))
+    _conflict(lambda: bedrock.delete_guardrail(guardrailIdentifier=gid))
+    time.sleep(TRANSITION + 0.2)
+    assert _status(endpoint, gid, version) == "READY"
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+def iso_of(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_guardrail_transitions_are_per_account(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, account=OTHER, guardrailTransitionSeconds=60)
+    other = account_client(endpoint, "bedrock", OTHER)
+    gid_other = other.create_guardrail(**MINIMAL)["guardrailId"]
+    gid = bedrock.create_guardrail(**MINIMAL)["guardrailId"]
+    assert other.get_guardrail(guardrailIdentifier=gid_other)["status"] == "CREATING"
+    assert bedrock.get_guardrail(guardrailIdentifier=gid)["status"] == "READY"  # default: no transition
+
+
+def test_guardrail_update_failure(endpoint: str, bedrock: Any) -> None:
+    gid = bedrock.create_guardrail(**MINIMAL)["guardrailId"]
+    set_options(endpoint, guardrailUpdateFailure="The KMS key is not usable")
+    bedrock.update_guardrail(guardrailIdentifier=gid, **{**MINIMAL, "name": "failing"}, description="new")
+    body = get_raw_guardrail(endpoint, gid)
+    assert body["status"] == "FAILED"
+    assert body["statusReasons"] == ["The KMS key is not usable"]
+    assert len(body["failureRecommendations"]) == 1 and body["failureRecommendations"][0]
+    assert body["name"] == "failing" and body["description"] == "new"  # the content is stored
+    assert bedrock.list_guardrails()["guardrails"][0]["status"] == "FAILED"
+    _conflict(lambda: bedrock.create_guardrail_version(guardrailIdentifier=gid))
+
+    # with a transition: UPDATING first, then FAILED
+    set_options(endpoint, guardrailTransitionSeconds=TRANSITION)
+    bedrock.update_guardrail(guardrailIdentifier=gid, **{**MINIMAL, "name": "failing2"})
+    assert _status(endpoint, gid) == "UPDATING"
+    time.sleep(TRANSITION + 0.2)
+    assert _status(endpoint, gid) == "FAILED"
+
+    # a later update without the option brings it back
+    set_options(endpoint, guardrailUpdateFailure=None, guardrailTransitionSeconds=None)
+    bedrock.update_guardrail(guardrailIdentifier=gid, **MINIMAL)
+    body = get_raw_guardrail(endpoint, gid)
+    assert body["status"] == "READY" and body["statusReasons"] == [] and body["failureRecommendations"] == []
+    assert bedrock.create_guardrail_version(guardrailIdentifier=gid)["version"] == "1"
+
+    # a FAILED guardrail can be deleted
+    set_options(endpoint, guardrailUpdateFailure="again")
+    bedrock.update_guardrail(guardrailIdentifier=gid, **MINIMAL)
+    assert _status(endpoint, gid) == "FAILED"
+    bedrock.delete_guardrail(guardrailIdentifier=gid)
+
+
+# --------------------------------------------------------------------------- unknown future members
+
+
+def test_get_guardrail_extra_members(endpoint: str, bedrock: Any) -> None:
+    gid = bedrock.create_guardrail(
+        **MINIMAL,
+        contentPolicyConfig={"filtersConfig": [{"type": "HATE", "inputStrength": "HIGH", "outputStrength": "HIGH"}]},
+    )["guardrailId"]
+    bedrock.create_guardrail_version(guardrailIdentifier=gid)
+    set_options(
+        endpoint,
+        getGuardrailExtraMembers={
+            "futurePolicy": {"enabled": True},
+            "contentPolicy.filters.0.futureSetting": "x",
+            "contentPolicy.filters.5.futureSetting": "skipped: no such filter",
+            "wordPolicy.futureList": ["skipped: no wordPolicy"],
+            "status": "FUTURE_STATUS",
+        },
+    )
+    for version in (None, "1"):
+        path = f"/guardrails/{gid}" + (f"?guardrailVersion={version}" if version else "")
+        body = raw(endpoint, "GET", path).json()
+        assert body["futurePolicy"] == {"enabled": True}
+        assert body["contentPolicy"]["filters"][0]["futureSetting"] == "x"
+        assert len(body["contentPolicy"]["filters"]) == 1 and "wordPolicy" not in body
+        assert body["status"] == "FUTURE_STATUS"  # an enum value the SDK does not know
+    # boto3 (like the Rust SDK) skips members it does not know
+    got = bedrock.get_guardrail(guardrailIdentifier=gid)
+    assert "futurePolicy" not in got and got["contentPolicy"]["filters"][0]["type"] == "HATE"
+    # other accounts and other operations are untouched
+    other = account_client(endpoint, "bedrock", OTHER)
+    ogid = other.create_guardrail(**MINIMAL)["guardrailId"]
+    assert "futurePolicy" not in get_raw_guardrail_as(endpoint, ogid, OTHER)
+    listed = raw(endpoint, "GET", "/guardrails").json()
+    check_shape(listed, output_shape("bedrock", "ListGuardrails"))
+
+
+def get_raw_guardrail_as(endpoint: str, gid: str, account: str) -> dict[str, Any]:
+    resp = requests.get(
+        f"{endpoint}/guardrails/{gid}",
+        headers={
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/bedrock/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+            "x-moto-account-id": account,
+        },
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_content_filter_defaults_not_invented(endpoint: str, bedrock: Any) -> None:
+    gid = bedrock.create_guardrail(
+        **MINIMAL,
+        contentPolicyConfig={"filtersConfig": [{"type": "VIOLENCE", "inputStrength": "LOW", "outputStrength": "HIGH"}]},
+        topicPolicyConfig={"topicsConfig": [{"name": "t", "definition": "d", "type": "DENY"}]},
+    )["guardrailId"]
+    body = get_raw_guardrail(endpoint, gid)
+    assert body["contentPolicy"] == {
+        "filters": [{"type": "VIOLENCE", "inputStrength": "LOW", "outputStrength": "HIGH"}],
+        "tier": {"tierName": "CLASSIC"},
+    }
+    # topics keep their (assumed) defaults
+    assert body["topicPolicy"]["topics"][0]["inputAction"] == "BLOCK"
+
+
+# --------------------------------------------------------------------------- fault injection
+
+FAULT_MESSAGE = "slow down <please> & retry"
+
+
+def _ddb_table(ddb: Any) -> None:
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+FAULT_CASES = {
+    "bedrock:GetGuardrail": (
+        "bedrock",
+        lambda c, ctx: c.get_guardrail(guardrailIdentifier=ctx["gid"]),
+    ),
+    "kms:DescribeKey": ("kms", lambda c, ctx: c.describe_key(KeyId=ctx["key"])),
+    "dynamodb:PutItem": ("dynamodb", lambda c, ctx: c.put_item(TableName="t", Item={"pk": {"S": "a"}})),
+    "ssm:GetParameter": ("ssm", lambda c, ctx: c.get_parameter(Name="p")),
+    "sns:Publish": ("sns", lambda c, ctx: c.publish(TopicArn=ctx["topic"], Message="m")),
+    "sts:GetCallerIdentity": ("sts", lambda c, ctx: c.get_caller_identity()),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(FAULT_CASES))
+@pytest.mark.parametrize("status", [400, 503])
+def test_fault_injection_per_protocol(endpoint: str, bedrock: Any, kms: Any, operation: str, status: int) -> None:
+    ctx = {
+        "gid": bedrock.create_guardrail(**MINIMAL)["guardrailId"],
+        "key": kms.create_key()["KeyMetadata"]["KeyId"],
+        "topic": client(endpoint, "sns").create_topic(Name="t")["TopicArn"],
+    }
+    _ddb_table(client(endpoint, "dynamodb"))
+    client(endpoint, "ssm").put_parameter(Name="p", Value="v", Type="String")
+    service, call = FAULT_CASES[operation]
+    code = "ThrottlingException" if status == 400 else "ServiceUnavailable"
+    set_options(endpoint, faults=[{"operation": operation, "code": code, "status": status, "message": FAULT_MESSAGE, "count": 1}])
+    c = client(endpoint, service, retries={"total_max_attempts": 1})  # no SDK retries
+    with pytest.raises(ClientError) as e:
+        call(c, ctx)
+    assert error_of(e.value) == (code, status)
+    assert e.value.response["Error"]["Message"] == FAULT_MESSAGE
+    call(c, ctx)  # count 1: consumed
+    log = [r for r in request_log(endpoint) if f"{r['service']}:{r['operation']}" == operation]
+    assert [r.get("fault") for r in log][-2:] == [code, None]
+    assert set_options(endpoint)["faults"][0]["count"] == 0
+
+
+def test_fault_wire_formats(endpoint: str, bedrock: Any) -> None:
+    set_options(
+        endpoint,
+        faults=[
+            {"operation": "bedrock:ListGuardrails", "code": "ThrottlingException"},  # no status: the model's (429)
+            {"operation": "dynamodb:GetItem", "code": "ProvisionedThroughputExceededException", "message": "m"},
+            {"operation": "kms:ListKeys", "code": "KMSInternalException", "status": 500},
+            {"operation": "sns:ListTopics", "code": "Throttled", "status": 400},
+            {"operation": "sts:GetCallerIdentity", "code": "InternalFailure", "status": 500},
+        ],
+    )
+    resp = raw(endpoint, "GET", "/guardrails")
+    assert resp.status_code == 429
+    assert resp.headers["x-amzn-ErrorType"] == "ThrottlingException"
+    assert resp.json() == {"message": "Injected by the cmk-guard emulator (option faults)"}
+
+    def target(service: str, prefix: str, op: str, version: str) -> requests.Response:
+        return requests.post(
+            endpoint + "/",
+            data="{}",
+            headers={
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, "
+                "SignedHeaders=host, Signature=0",
+                "X-Amz-Target": f"{prefix}.{op}",
+                "Content-Type": f"application/x-amz-json-{version}",
+            },
+            timeout=10,
+        )
+
+    resp = target("dynamodb", "DynamoDB_20120810", "GetItem", "1.0")
+    assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/x-amz-json-1.0"
+    assert resp.json() == {
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": "m",
+    }
+    resp = target("kms", "TrentService", "ListKeys", "1.1")
+    assert resp.status_code == 500 and resp.json()["__type"] == "KMSInternalException"
+
+    def query(service: str, action: str, version: str) -> requests.Response:
+        return requests.post(
+            endpoint + "/",
+            data=f"Action={action}&Version={version}",
+            headers={
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, "
+                "SignedHeaders=host, Signature=0",
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            },
+            timeout=10,
+        )
+
+    resp = query("sns", "ListTopics", "2010-03-31")
+    assert resp.status_code == 400
+    assert re.search(r"<Error><Type>Sender</Type><Code>Throttled</Code><Message>[^<]+</Message></Error>", resp.text)
+    assert re.search(r"</Error><RequestId>[^<]+</RequestId></ErrorResponse>$", resp.text)
+    resp = query("sts", "GetCallerIdentity", "2011-06-15")
+    assert resp.status_code == 500 and "<Type>Receiver</Type><Code>InternalFailure</Code>" in resp.text
+
+    # the SDKs read all of these
+    with pytest.raises(ClientError) as e:
+        client(endpoint, "sts", retries={"total_max_attempts": 1}).get_caller_identity()
+    assert error_of(e.value) == ("InternalFailure", 500)
+    with pytest.raises(ClientError) as e:
+        client(endpoint, "dynamodb", retries={"total_max_attempts": 1}).get_item(TableName="x", Key={"k": {"S": "v"}})
+    assert error_of(e.value) == ("ProvisionedThroughputExceededException", 400)
+
+
+def test_fault_counts_retries_and_accounts(endpoint: str, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    set_options(endpoint, faults=[{"operation": "kms:DescribeKey", "code": "ThrottlingException", "status": 400, "count": 2}])
+    # the SDK's standard retry mode retries throttling: 2 faults, then the real answer
+    retrying = client(endpoint, "kms", retries={"mode": "standard", "total_max_attempts": 3})
+    assert retrying.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
+    attempts = [r for r in request_log(endpoint) if r["operation"] == "DescribeKey"]
+    assert [r.get("fault") for r in attempts] == ["ThrottlingException", "ThrottlingException", None]
+
+    # count absent: forever; other accounts and other operations are not affected
+    set_options(endpoint, faults=[{"operation": "kms:DescribeKey", "code": "AccessDeniedException"}])
+    once = client(endpoint, "kms", retries={"total_max_attempts": 1})
+    for _ in range(3):
+        with pytest.raises(ClientError) as e:
+            once.describe_key(KeyId=key)
+        assert error_of(e.value) == ("AccessDeniedException", 400)
+    assert once.list_keys()["Keys"]
+    other = account_client(endpoint, "kms", OTHER)
+    other_key = other.create_key()["KeyMetadata"]["KeyId"]
+    assert other.describe_key(KeyId=other_key)["KeyMetadata"]["KeyId"] == other_key
+    # removing the option ends it
+    set_options(endpoint, faults=None)
+    assert once.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
+
+
+def test_fault_does_not_reach_moto(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, faults=[{"operation": "bedrock:CreateGuardrail", "code": "ServiceQuotaExceededException", "count": 1}])
+    with pytest.raises(ClientError) as e:
+        client(endpoint, "bedrock", retries={"total_max_attempts": 1}).create_guardrail(**MINIMAL)
+    assert error_of(e.value) == ("ServiceQuotaExceededException", 400)
+    assert bedrock.list_guardrails()["guardrails"] == []  # nothing was created
+    bedrock.create_guardrail(**MINIMAL)  # and the name is still free
+
+
+def test_fault_delay_answers_late_then_normally(endpoint: str, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    set_options(endpoint, faults=[{"operation": "kms:DescribeKey", "delaySeconds": 0.4, "count": 1}])
+    started = time.monotonic()
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyId"] == key
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    kms.describe_key(KeyId=key)
+    assert time.monotonic() - started < 0.4, "count 1: only the first answer is late"
+    log = [r for r in request_log(endpoint) if r["operation"] == "DescribeKey"]
+    assert [r.get("delayed") for r in log] == [0.4, None]
+    # a delay and a code: late, then the error
+    set_options(endpoint, faults=[{"operation": "kms:DescribeKey", "delaySeconds": 0.1, "code": "ThrottlingException", "count": 1}])
+    with pytest.raises(ClientError) as e:
+        client(endpoint, "kms", retries={"total_max_attempts": 1}).describe_key(KeyId=key)
+    assert error_of(e.value)[0] == "ThrottlingException"
+    # neither: refused
+    r = requests.post(f"{endpoint}/_cmk_guard/options", json={"account": ACCOUNT, "faults": [{"operation": "kms:DescribeKey"}]})
+    assert r.status_code == 400 and "delaySeconds" in r.json()["message"]
+
+
+# --------------------------------------------------------------------------- KMS key kinds, origins, accounts, Regions
+
+
+def test_kms_key_specs_and_usages(kms: Any) -> None:
+    meta = kms.create_key()["KeyMetadata"]
+    assert (meta["KeySpec"], meta["CustomerMasterKeySpec"], meta["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    assert meta["EncryptionAlgorithms"] == ["SYMMETRIC_DEFAULT"] and "SigningAlgorithms" not in meta
+    assert meta["MultiRegion"] is False and meta["Origin"] == "AWS_KMS"
+
+    cases = [
+        ("RSA_2048", "SIGN_VERIFY", "SigningAlgorithms"),
+        ("RSA_2048", "ENCRYPT_DECRYPT", "EncryptionAlgorithms"),
+        ("ECC_NIST_P256", "SIGN_VERIFY", "SigningAlgorithms"),
+        ("ECC_NIST_P256", "KEY_AGREEMENT", "KeyAgreementAlgorithms"),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", "MacAlgorithms"),
+    ]
+    lists = {"EncryptionAlgorithms", "SigningAlgorithms", "MacAlgorithms", "KeyAgreementAlgorithms"}
+    for spec, usage, algos in cases:
+        created = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
+        meta = kms.describe_key(KeyId=created["KeyId"])["KeyMetadata"]
+        assert (meta["KeySpec"], meta["CustomerMasterKeySpec"], meta["KeyUsage"]) == (spec, spec, usage)
+        assert meta[algos], (spec, usage)
+        assert lists & set(meta) == {algos}, (spec, usage)
+    assert kms.describe_key(KeyId=kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"])["KeyMetadata"]["MacAlgorithms"] == ["HMAC_SHA_256"]
+    # the deprecated CustomerMasterKeySpec works the same way
+    meta = kms.create_key(CustomerMasterKeySpec="RSA_4096", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    assert meta["KeySpec"] == "RSA_4096" and meta["EncryptionAlgorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
+
+    # pairs the model's KeyUsage documentation rules out
+    for kw in (
+        {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "SIGN_VERIFY"},
+        {"KeySpec": "HMAC_256"},  # KeyUsage is required for all but symmetric encryption keys
+        {"KeySpec": "ECC_NIST_P256"},
+        {"KeySpec": "ECC_NIST_P256", "KeyUsage": "ENCRYPT_DECRYPT"},
+        {"KeySpec": "RSA_2048", "KeyUsage": "GENERATE_VERIFY_MAC"},
+    ):
+        with pytest.raises(ClientError) as e:
+            kms.create_key(**kw)
+        assert error_of(e.value) == ("ValidationException", 400), kw
+
+
+def test_kms_external_origin_is_pending_import(kms: Any) -> None:
+    meta = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert (meta["Origin"], meta["KeyState"], meta["Enabled"]) == ("EXTERNAL", "PendingImport", False)
+    described = kms.describe_key(KeyId=meta["Arn"])["KeyMetadata"]
+    assert (described["KeyState"], described["Enabled"]) == ("PendingImport", False)
+    assert kms.describe_key(KeyId=kms.create_key()["KeyMetadata"]["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_bedrock_refuses_non_symmetric_keys(endpoint: str, bedrock: Any, kms: Any) -> None:
+    good = kms.create_key()["KeyMetadata"]
+    gid = bedrock.create_guardrail(**MINIMAL, kmsKeyId=good["Arn"])["guardrailId"]
+    for kw in (
+        {"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"},
+        {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"},
+        {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"},
+        {"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"},
+    ):
+        bad = kms.create_key(**kw)["KeyMetadata"]
+        for ref in (bad["KeyId"], bad["Arn"]):
+            with pytest.raises(ClientError) as e:
+                bedrock.create_guardrail(**{**MINIMAL, "name": "other"}, kmsKeyId=ref)
+            assert error_of(e.value) == ("ValidationException", 400), kw
+            with pytest.raises(ClientError) as e:
+                bedrock.update_guardrail(guardrailIdentifier=gid, **MINIMAL, kmsKeyId=ref)
+            assert error_of(e.value) == ("ValidationException", 400), kw
+    assert get_raw_guardrail(endpoint, gid)["kmsKeyArn"] == good["Arn"]  # unchanged
+    assert [g["name"] for g in bedrock.list_guardrails()["guardrails"]] == ["g"]
+
+
+def test_kms_describe_key_in_another_account(endpoint: str, kms: Any) -> None:
+    other = account_client(endpoint, "kms", OTHER)
+    key = other.create_key(Description="theirs")["KeyMetadata"]
+    other.create_alias(AliasName="alias/theirs", TargetKeyId=key["KeyId"])
+    alias_arn = f"arn:aws:kms:{REGION}:{OTHER}:alias/theirs"
+    for ref in (key["Arn"], alias_arn):
+        meta = kms.describe_key(KeyId=ref)["KeyMetadata"]
+        assert (meta["Arn"], meta["AWSAccountId"], meta["Description"]) == (key["Arn"], OTHER, "theirs")
+    # a bare key id or alias name always means the caller's own account
+    for ref in (key["KeyId"], "alias/theirs"):
+        with pytest.raises(ClientError) as e:
+            kms.describe_key(KeyId=ref)
+        assert error_of(e.value)[0] == "NotFoundException"
+    # our own key by ARN still works, and the other account can describe ours
+    mine = kms.create_key()["KeyMetadata"]
+    assert kms.describe_key(KeyId=mine["Arn"])["KeyMetadata"]["KeyId"] == mine["KeyId"]
+    assert other.describe_key(KeyId=mine["Arn"])["KeyMetadata"]["AWSAccountId"] == ACCOUNT
+    with pytest.raises(ClientError) as e:
+        kms.describe_key(KeyId=f"arn:aws:kms:{REGION}:{OTHER}:key/{mine['KeyId']}")
+    assert error_of(e.value)[0] == "NotFoundException"
+
+
+def test_kms_arn_of_another_region(endpoint: str, bedrock: Any, kms: Any) -> None:
+    west = account_client(endpoint, "kms", ACCOUNT, region="us-west-2")
+    key = west.create_key()["KeyMetadata"]
+    west.create_alias(AliasName="alias/west", TargetKeyId=key["KeyId"])
+    assert key["Arn"].startswith("arn:aws:kms:us-west-2:")
+    assert west.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyId"] == key["KeyId"]
+    for ref in (key["Arn"], f"arn:aws:kms:us-west-2:{ACCOUNT}:alias/west", f"arn:aws:kms:us-west-2:{OTHER}:key/{key['KeyId']}"):
+        with pytest.raises(ClientError) as e:
+            kms.describe_key(KeyId=ref)
+        assert error_of(e.value) == ("NotFoundException", 400), ref
+        assert e.value.response["Error"]["Message"] == "Invalid arn us-west-2"
+    with pytest.raises(ClientError) as e:
+        kms.disable_key(KeyId=key["Arn"])
+    assert error_of(e.value)[0] == "NotFoundException"
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    # Bedrock in us-east-1 cannot use it either
+    with pytest.raises(ClientError) as e:
+        bedrock.create_guardrail(**MINIMAL, kmsKeyId=key["Arn"])
+    assert error_of(e.value) == ("ValidationException", 400)
+
+
+def test_guardrail_key_of_another_account(endpoint: str, bedrock: Any) -> None:
+    other = account_client(endpoint, "kms", OTHER)
+    key = other.create_key()["KeyMetadata"]
+    gid = bedrock.create_guardrail(**MINIMAL, kmsKeyId=key["Arn"])["guardrailId"]
+    assert get_raw_guardrail(endpoint, gid)["kmsKeyArn"] == key["Arn"]
+
+
+# --------------------------------------------------------------------------- DynamoDB (what the Rust ledger relies on)
+
+
+def test_dynamodb_ledger_features(endpoint: str) -> None:
+    ddb = client(endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+
+    def failed_check(call: Any) -> dict[str, Any]:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e.value) == ("ConditionalCheckFailedException", 400)
+        return e.value.response
+
+    # PutItem with attribute_not_exists: first wins, second fails
+    ddb.put_item(TableName="ledger", Item={**key, "n": {"N": "1"}, "exp": {"N": "100"}}, ConditionExpression="attribute_not_exists(pk)")
+    put_again = lambda **kw: ddb.put_item(  # noqa: E731
+        TableName="ledger", Item={**key, "n": {"N": "2"}}, ConditionExpression="attribute_not_exists(pk)", **kw
+    )
+    assert "Item" not in failed_check(put_again)
+    # ReturnValuesOnConditionCheckFailure=ALL_OLD: the error carries the item
+    assert failed_check(lambda: put_again(ReturnValuesOnConditionCheckFailure="ALL_OLD"))["Item"] == {
+        **key, "n": {"N": "1"}, "exp": {"N": "100"}
+    }
+
+    # UpdateItem: OR / AND / < conditions, ReturnValues ALL_NEW / ALL_OLD / UPDATED_NEW
+    lease = lambda now, **kw: ddb.update_item(  # noqa: E731
+        TableName="ledger",
+        Key=key,
+        UpdateExpression="SET n = :n, exp = :exp",
+        ConditionExpression="attribute_not_exists(pk) OR (attribute_exists(exp) AND exp < :now)",
+        ExpressionAttributeValues={":n": {"N": "3"}, ":exp": {"N": str(now + 100)}, ":now": {"N": str(now)}},
+        **kw,
+    )
+    assert lease(200, ReturnValues="ALL_NEW")["Attributes"] == {**key, "n": {"N": "3"}, "exp": {"N": "300"}}
+    held = failed_check(lambda: lease(250, ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD"))
+    assert held["Item"]["exp"] == {"N": "300"}
+    assert lease(400, ReturnValues="ALL_OLD")["Attributes"]["exp"] == {"N": "300"}
+
+    # SET with if_not_exists and list_append, REMOVE
+    append = lambda v: ddb.update_item(  # noqa: E731
+        TableName="ledger",
+        Key=key,
+        UpdateExpression="SET seen = list_append(if_not_exists(seen, :empty), :v), c = if_not_exists(c, :zero) + :one REMOVE exp",
+        ExpressionAttributeValues={":empty": {"L": []}, ":v": {"L": [{"S": v}]}, ":zero": {"N": "0"}, ":one": {"N": "1"}},
+        ReturnValues="UPDATED_NEW",
+    )["Attributes"]
+    assert append("x") == {"seen": {"L": [{"S": "x"}]}, "c": {"N": "1"}}
+    assert append("y") == {"seen": {"L": [{"S": "x"}, {"S": "y"}]}, "c": {"N": "2"}}
+    item = ddb.get_item(TableName="ledger", Key=key, ConsistentRead=True)["Item"]
+    assert "exp" not in item and item["n"] == {"N": "3"}
+
+    # TransactWriteItems with conditions: all or nothing; reasons per item
+    new = {"pk": {"S": "b"}, "sk": {"S": "1"}}
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "ledger", "Item": new, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"ConditionCheck": {"TableName": "ledger", "Key": key, "ConditionExpression": "c = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+        ]
+    )
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": "ledger", "Key": key, "UpdateExpression": "SET c = :nine", "ExpressionAttributeValues": {":nine": {"N": "9"}}}},
+                {"Put": {"TableName": "ledger", "Item": new, "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            ]
+        )
+    assert error_of(e.value) == ("TransactionCanceledException", 400)
+    reasons = e.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"] and reasons[1]["Item"] == new
+    assert ddb.get_item(TableName="ledger", Key=key, ConsistentRead=True)["Item"]["c"] == {"N": "2"}  # nothing written
+
+
+# --------------------------------------------------------------------------- the Rust tests' fixture
+
+
+def test_every_member_fixture_sets_every_member_of_the_model(endpoint: str, bedrock: Any) -> None:
+    """tests/fixtures/guardrails/every-member.json is what the Rust remediation test writes back
+    member for member: it must set every member CreateGuardrailRequest has (but the key and the
+    idempotency token), with two elements in every list, and the emulator must accept it."""
+    path = os.path.join(HERE, "..", "fixtures", "guardrails", "every-member.json")
+    with open(path) as f:
+        doc = json.loads(f.read().replace("ACCOUNT", ACCOUNT))
+    shape = Session().get_service_model("bedrock").operation_model("CreateGuardrail").input_shape
+    missing: list[str] = []
+
+    def walk(value: Any, s: Any, at: str) -> None:
+        if s.type_name == "structure":
+            for name, member in s.members.items():
+                if not at and name in ("kmsKeyId", "clientRequestToken"):
+                    continue
+                if name not in value:
+                    missing.append(at + name)
+                else:
+                    walk(value[name], member, f"{at}{name}.")
+        elif s.type_name == "list":
+            if len(value) < min(2, s.metadata.get("max", 2)):
+                missing.append(f"{at} has fewer than two elements")
+            for item in value:
+                walk(item, s.member, at)
+
+    walk(doc, shape, "")
+    assert missing == [], f"every-member.json misses {missing}"
+    created = bedrock.create_guardrail(**doc)
+    got = get_raw_guardrail(endpoint, created["guardrailId"])
+    assert len(got["topicPolicy"]["topics"]) == 2 and "crossRegionDetails" in got

@@ -1,4 +1,5 @@
-"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, request log)."""
+"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, request log,
+per-account options and fault injection)."""
 
 _applied = False
 
@@ -11,7 +12,8 @@ def apply_patches() -> None:
     from . import bedrock_fixes, guardrails, kms_patches, request_log
 
     guardrails.apply()
-    bedrock_fixes.apply()
+    bedrock_fixes.apply()  # wraps every bedrock answer in the model conformance step
+    guardrails.apply_extra_members()  # after it: extra members must survive conformance
     kms_patches.apply()
     request_log.apply()
     _applied = True

@@ -6,11 +6,16 @@ per account and region in moto's BackendDict and are cleared by /moto-api/reset.
 Shapes follow botocore's bedrock 2023-04-20 model: the *Config input members are
 converted to the output members by walking the model (xxxConfig -> xxx), so every
 member the model has round-trips.
+
+Per-account options (options.py) add status transitions (guardrailTransitionSeconds),
+failed updates (guardrailUpdateFailure) and unknown future members in GetGuardrail
+answers (getGuardrailExtraMembers).
 """
 
 import base64
 import copy
 import json
+import time
 from datetime import datetime
 from typing import Any, Optional
 
@@ -20,6 +25,7 @@ from moto.core.common_models import BaseModel
 from moto.moto_api._internal import mock_random
 from moto.utilities.utils import get_partition
 
+from . import options
 from .util import (
     ConflictException,
     ResourceNotFoundException,
@@ -41,6 +47,10 @@ POLICY_MEMBERS = (
 )
 
 DEFAULT_MAX_RESULTS = 100
+
+# While the DRAFT is in one of these, UpdateGuardrail / CreateGuardrailVersion / DeleteGuardrail conflict.
+TRANSITIONS = ("CREATING", "UPDATING", "VERSIONING", "DELETING")
+FAILURE_RECOMMENDATION = "Correct the cause given in statusReasons, then update the guardrail again."
 
 
 # --------------------------------------------------------------------------- model helpers
@@ -152,7 +162,8 @@ def apply_defaults(policies: dict[str, Any]) -> None:
         _fill(policies["topicPolicy"].get("topics", []), {"type": "DENY", **io_block})
         policies["topicPolicy"].setdefault("tier", {"tierName": "CLASSIC"})
     if "contentPolicy" in policies:
-        _fill(policies["contentPolicy"].get("filters", []), io_block)
+        # content filters get no action/enabled defaults: recorded real answers leave out
+        # what was not sent
         policies["contentPolicy"].setdefault("tier", {"tierName": "CLASSIC"})
     if "wordPolicy" in policies:
         _fill(policies["wordPolicy"].get("words", []), io_block)
@@ -182,9 +193,36 @@ class Guardrail(BaseModel):
         self.created_at: datetime = utcnow()
         self.updated_at: datetime = self.created_at
         self.draft: dict[str, Any] = {}
-        # numbered versions: "1" -> {"content": {...}, "createdAt": dt, "updatedAt": dt}
+        # numbered versions: "1" -> {"content": {...}, "createdAt": dt, "updatedAt": dt, "until": epoch}
         self.versions: dict[str, dict[str, Any]] = {}
         self.next_version = 1
+        # the DRAFT's last change: status `transition` until `until` (wall clock), then
+        # FAILED with `failure` as the reason if set, else READY
+        self.draft_state: dict[str, Any] = {"transition": "CREATING", "until": 0.0, "failure": None}
+
+    def _transition_end(self) -> float:
+        return time.time() + float(options.get(self.account_id, "guardrailTransitionSeconds", 0.0) or 0.0)
+
+    def begin_draft_change(self, transition: str, failure: Optional[str] = None) -> None:
+        self.draft_state = {"transition": transition, "until": self._transition_end(), "failure": failure}
+
+    def status(self, version: str = "DRAFT") -> str:
+        now = time.time()
+        if version == "DRAFT":
+            st = self.draft_state
+            if now < st["until"]:
+                return st["transition"]
+            return "FAILED" if st["failure"] else "READY"
+        return "VERSIONING" if now < self.versions[version]["until"] else "READY"
+
+    def check_not_in_transition(self, operation: str, allow_failed: bool = True) -> None:
+        """ConflictException while the DRAFT is changing (or FAILED, unless allow_failed)."""
+        status = self.status("DRAFT")
+        if status in TRANSITIONS or (status == "FAILED" and not allow_failed):
+            raise ConflictException(
+                f"Guardrail {self.guardrail_id} is in status {status}; {operation} is possible "
+                "when it is READY."
+            )
 
     @property
     def name(self) -> str:
@@ -215,7 +253,7 @@ class Guardrail(BaseModel):
             content["crossRegionDetails"] = self._cross_region_details(cross["guardrailProfileIdentifier"])
         if params.get("kmsKeyId") is not None:
             content["kmsKeyArn"] = resolve_kms_key_arn(
-                self.account_id, self.region_name, params["kmsKeyId"]
+                self.account_id, self.region_name, params["kmsKeyId"], require_symmetric=True
             )
         self.draft = content
 
@@ -243,17 +281,19 @@ class Guardrail(BaseModel):
 
     def to_get_response(self, version: str) -> dict[str, Any]:
         content, created, updated = self._version_record(version)
+        status = self.status(version)
+        failed = status == "FAILED"
         out = copy.deepcopy(content)
         out.update(
             {
                 "guardrailId": self.guardrail_id,
                 "guardrailArn": self.arn,
                 "version": version,
-                "status": "READY",
+                "status": status,
                 "createdAt": iso(created),
                 "updatedAt": iso(updated),
-                "statusReasons": [],
-                "failureRecommendations": [],
+                "statusReasons": [self.draft_state["failure"]] if failed else [],
+                "failureRecommendations": [FAILURE_RECOMMENDATION] if failed else [],
             }
         )
         return out
@@ -263,7 +303,7 @@ class Guardrail(BaseModel):
         out: dict[str, Any] = {
             "id": self.guardrail_id,
             "arn": self.arn,
-            "status": "READY",
+            "status": self.status(version),
             "name": content["name"],
             "version": version,
             "createdAt": iso(created),
@@ -315,6 +355,7 @@ class GuardrailBackendMixin:
             gid = mock_random.get_random_string(length=12, lower_case=True)
         guardrail = Guardrail(self.account_id, self.region_name, gid)
         guardrail.set_draft(self, params)  # may raise (unknown KMS key) before anything is stored
+        guardrail.begin_draft_change("CREATING")
         self.guardrails[gid] = guardrail
         if params.get("tags"):
             self.tag_resource(guardrail.arn, params["tags"])  # type: ignore[attr-defined]
@@ -327,13 +368,17 @@ class GuardrailBackendMixin:
     def update_guardrail(self, identifier: str, params: dict[str, Any]) -> Guardrail:
         raise_if_invalid(params, "UpdateGuardrail")
         guardrail = self._find_guardrail(identifier)
+        guardrail.check_not_in_transition("UpdateGuardrail")  # a FAILED guardrail may be updated
         self._check_name_free(params["name"], except_id=guardrail.guardrail_id)
         guardrail.set_draft(self, params)
         guardrail.updated_at = utcnow()
+        # the content is stored even when the update is to end FAILED (see README)
+        guardrail.begin_draft_change("UPDATING", options.get(self.account_id, "guardrailUpdateFailure"))
         return guardrail
 
     def delete_guardrail(self, identifier: str, version: Optional[str]) -> None:
         guardrail = self._find_guardrail(identifier)
+        guardrail.check_not_in_transition("DeleteGuardrail")
         if version:
             if version == "DRAFT" or not version.isdigit():
                 raise ValidationException(
@@ -344,20 +389,37 @@ class GuardrailBackendMixin:
                 raise ResourceNotFoundException(
                     f"Guardrail {guardrail.guardrail_id} version {version} was not found."
                 )
+            if guardrail.status(version) != "READY":
+                raise ConflictException(
+                    f"Guardrail {guardrail.guardrail_id} version {version} is in status "
+                    f"{guardrail.status(version)}; DeleteGuardrail is possible when it is READY."
+                )
             del guardrail.versions[version]
             return
+        busy = [v for v in guardrail.versions if guardrail.status(v) != "READY"]
+        if busy:
+            raise ConflictException(
+                f"Guardrail {guardrail.guardrail_id} version {busy[0]} is in status "
+                f"{guardrail.status(busy[0])}; DeleteGuardrail is possible when it is READY."
+            )
         del self.guardrails[guardrail.guardrail_id]
         self.tagger.delete_all_tags_for_resource(guardrail.arn)  # type: ignore[attr-defined]
 
     def create_guardrail_version(self, identifier: str, description: Optional[str]) -> tuple[Guardrail, str]:
         guardrail = self._find_guardrail(identifier)
+        guardrail.check_not_in_transition("CreateGuardrailVersion", allow_failed=False)
         version = str(guardrail.next_version)
         guardrail.next_version += 1
         content = copy.deepcopy(guardrail.draft)
         if description is not None:
             content["description"] = description
         now = utcnow()
-        guardrail.versions[version] = {"content": content, "createdAt": now, "updatedAt": now}
+        guardrail.versions[version] = {
+            "content": content,
+            "createdAt": now,
+            "updatedAt": now,
+            "until": guardrail._transition_end(),  # VERSIONING until then
+        }
         return guardrail, version
 
     def list_guardrails(
@@ -480,6 +542,48 @@ class GuardrailResponseMixin:
         if token:
             out["nextToken"] = token
         return json.dumps(out)
+
+
+def set_path(doc: Any, path: str, value: Any) -> None:
+    """Set doc[a][b][0][c] = value for path "a.b.0.c" when the parent exists; otherwise do nothing.
+
+    Numeric segments index lists (existing indexes only); the last segment is added or replaced.
+    """
+    *parents, last = path.split(".")
+    node = doc
+    for seg in parents:
+        if isinstance(node, dict) and seg in node:
+            node = node[seg]
+        elif isinstance(node, list) and seg.isdigit() and int(seg) < len(node):
+            node = node[int(seg)]
+        else:
+            return
+    if isinstance(node, dict):
+        node[last] = copy.deepcopy(value)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = copy.deepcopy(value)
+
+
+def apply_extra_members() -> None:
+    """Option getGuardrailExtraMembers: members added to GetGuardrail answers AFTER the model
+    conformance step (call after bedrock_fixes.apply), simulating members the SDK does not know."""
+    orig = BedrockResponse.get_guardrail
+    if getattr(orig, "_cmk_extras", False):
+        return
+
+    def get_guardrail(self: Any) -> Any:
+        result = orig(self)
+        extras = options.get(self.current_account, "getGuardrailExtraMembers")
+        if not extras or not isinstance(result, str):
+            return result
+        doc = json.loads(result)
+        for path, value in extras.items():
+            set_path(doc, path, value)
+        return json.dumps(doc)
+
+    get_guardrail._cmk_extras = True  # type: ignore[attr-defined]
+    get_guardrail._cmk_conformed = True  # type: ignore[attr-defined]  # never conform it again
+    BedrockResponse.get_guardrail = get_guardrail  # type: ignore[method-assign]
 
 
 def apply() -> None:

@@ -1,4 +1,5 @@
-"""KMS fixes: AWS managed keys (alias/aws/*), every key form AWS accepts, reserved alias names."""
+"""KMS fixes: AWS managed keys (alias/aws/*), every key form AWS accepts, reserved alias names,
+key spec / usage / origin as created, cross-account and cross-Region key ARNs."""
 
 import functools
 import json
@@ -6,8 +7,8 @@ import re
 from typing import Any, Callable
 
 import moto.kms.utils as kms_utils
-from moto.kms.exceptions import NotAuthorizedException, ValidationException
-from moto.kms.models import KmsBackend
+from moto.kms.exceptions import NotAuthorizedException, NotFoundException, ValidationException
+from moto.kms.models import Key, KmsBackend
 from moto.kms.responses import KmsResponse
 
 # AWS managed keys that moto creates on first use, in addition to moto's 14.
@@ -39,6 +40,42 @@ KEY_ID_METHODS = (
     "verify_mac",
     "delete_key",
 )
+
+
+def allowed_key_usages(key_spec: str) -> tuple[str, ...]:
+    """KeyUsage values CreateKey accepts for a KeySpec (the KMS model's KeyUsage documentation)."""
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return ("ENCRYPT_DECRYPT",)
+    if key_spec.startswith("HMAC_"):
+        return ("GENERATE_VERIFY_MAC",)
+    if key_spec.startswith("RSA_"):
+        return ("ENCRYPT_DECRYPT", "SIGN_VERIFY")
+    if key_spec in ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"):
+        return ("SIGN_VERIFY", "KEY_AGREEMENT")
+    if key_spec in ("ECC_NIST_EDWARDS25519", "ECC_SECG_P256K1") or key_spec.startswith("ML_DSA_"):
+        return ("SIGN_VERIFY",)
+    if key_spec.startswith("ML_KEM_"):
+        return ("ENCAPSULATE_DECAPSULATE",)
+    if key_spec == "SM2":
+        return ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "KEY_AGREEMENT")
+    return ()  # unknown spec: moto's own KeySpec validation answers
+
+
+def arn_parts(key_ref: Any) -> "tuple[str, str] | None":
+    """(region, account) of a KMS key ARN or alias ARN, None for key ids and alias names."""
+    if not isinstance(key_ref, str) or not key_ref.startswith("arn:"):
+        return None
+    parts = key_ref.split(":", 5)
+    if len(parts) != 6 or parts[2] != "kms":
+        return None
+    return parts[3], parts[4]
+
+
+def _check_arn_region(resp: KmsResponse, key_ref: Any) -> None:
+    """A key/alias ARN of another Region is refused as real KMS does ("Invalid arn REGION")."""
+    parts = arn_parts(key_ref)
+    if parts and parts[0] and parts[0] != resp.region:
+        raise NotFoundException(f"Invalid arn {parts[0]}")
 
 
 def _normalise(backend: KmsBackend, key_ref: Any) -> Any:
@@ -161,3 +198,105 @@ def apply() -> None:
         return orig_set_alias(self, update)
 
     KmsResponse._set_alias = _set_alias  # type: ignore[method-assign]
+
+    # (d) CreateKey: KeyUsage defaults to ENCRYPT_DECRYPT (moto stored null), the KeySpec/KeyUsage
+    # pairs the model documents, Origin=EXTERNAL starts in PendingImport (moto: Enabled)
+    orig_create_key_resp = KmsResponse.create_key
+
+    def create_key_resp(self: KmsResponse) -> str:
+        spec = self._get_param("KeySpec") or self._get_param("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+        usage = self._get_param("KeyUsage") or "ENCRYPT_DECRYPT"
+        allowed = allowed_key_usages(spec)
+        if allowed and usage not in allowed:
+            raise ValidationException(
+                f"KeyUsage {usage} is not compatible with KeySpec {spec}; "
+                f"valid values: {', '.join(allowed)}"
+            )
+        return orig_create_key_resp(self)
+
+    KmsResponse.create_key = create_key_resp  # type: ignore[method-assign]
+
+    orig_create_key = KmsBackend.create_key
+
+    def create_key(
+        self: KmsBackend,
+        policy: Any,
+        key_usage: Any,
+        key_spec: Any,
+        description: Any,
+        tags: Any,
+        multi_region: bool = False,
+        origin: str = "AWS_KMS",
+    ) -> Key:
+        key = orig_create_key(
+            self, policy, key_usage or "ENCRYPT_DECRYPT", key_spec, description, tags, bool(multi_region), origin
+        )
+        if origin == "EXTERNAL":  # no key material until ImportKeyMaterial (not in moto)
+            key.key_state = "PendingImport"
+            key.enabled = False
+        return key
+
+    KmsBackend.create_key = create_key  # type: ignore[method-assign]
+
+    # KeyMetadata: only the algorithm list that fits the key usage (moto listed RSA
+    # encryption algorithms for HMAC and ECC keys and no MacAlgorithms at all)
+    orig_to_dict = Key.to_dict
+
+    def key_to_dict(self: Key) -> dict[str, Any]:
+        out = orig_to_dict(self)
+        meta = out["KeyMetadata"]
+        usage = self.key_usage or "ENCRYPT_DECRYPT"
+        meta["KeyUsage"] = usage
+        meta["MultiRegion"] = bool(self.multi_region)
+        lists = {
+            name: meta.pop(name, None)
+            for name in ("EncryptionAlgorithms", "SigningAlgorithms", "MacAlgorithms", "KeyAgreementAlgorithms")
+        }
+        if usage == "ENCRYPT_DECRYPT":
+            meta["EncryptionAlgorithms"] = ["SM2PKE"] if self.key_spec == "SM2" else lists["EncryptionAlgorithms"]
+        elif usage == "SIGN_VERIFY":
+            meta["SigningAlgorithms"] = lists["SigningAlgorithms"]
+        elif usage == "GENERATE_VERIFY_MAC":
+            meta["MacAlgorithms"] = [f"HMAC_SHA_{self.key_spec.split('_', 1)[1]}"]
+        elif usage == "KEY_AGREEMENT":
+            meta["KeyAgreementAlgorithms"] = ["ECDH"]
+        for name in list(meta):
+            if meta[name] is None:
+                del meta[name]
+        return out
+
+    Key.to_dict = key_to_dict  # type: ignore[method-assign]
+
+    # (e) a key ARN / alias ARN of another Region: NotFoundException "Invalid arn REGION" (as KMS)
+    for name in ("_validate_key_id", "_validate_cmk_id", "_validate_alias"):
+        orig_validate = getattr(KmsResponse, name)
+
+        def make(orig_validate: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(orig_validate)
+            def validate(self: KmsResponse, key_id: str) -> Any:
+                _check_arn_region(self, key_id)
+                return orig_validate(self, key_id)
+
+            return validate
+
+        setattr(KmsResponse, name, make(orig_validate))
+
+    # (f) DescribeKey with the key ARN or alias ARN of a key in another account: that account's key
+    # (no key policy evaluation: any account may describe any key)
+    orig_describe_key = KmsResponse.describe_key
+
+    def describe_key(self: KmsResponse) -> str:
+        key_ref = self._get_param("KeyId")
+        _check_arn_region(self, key_ref)
+        parts = arn_parts(key_ref)
+        owner = parts[1] if parts else None
+        if not owner or owner == self.current_account:
+            return orig_describe_key(self)
+        caller = self.current_account
+        self.current_account = owner  # kms_backend follows current_account
+        try:
+            return orig_describe_key(self)
+        finally:
+            self.current_account = caller
+
+    KmsResponse.describe_key = describe_key  # type: ignore[method-assign]

@@ -1,12 +1,19 @@
 """Request log: GET /_cmk_guard/requests lists every AWS API request served since start
-or since the last POST /moto-api/reset (which clears it)."""
+or since the last POST /moto-api/reset (which clears it).
+
+The middleware also serves /_cmk_guard/options (options.py) and answers injected faults
+(faults.py): both need the account/service/operation this module resolves.
+"""
 
 import json
 import threading
+from http import HTTPStatus
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
 from moto.core.responses import BaseResponse
+
+from . import faults, options
 
 _lock = threading.Lock()
 _log: list[dict[str, Any]] = []
@@ -21,6 +28,19 @@ def clear() -> None:
 def snapshot() -> list[dict[str, Any]]:
     with _lock:
         return [dict(r) for r in _log]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _json_answer(start_response: Callable[..., Any], status: int, body_obj: Any) -> list[bytes]:
+    body = json.dumps(body_obj).encode()
+    start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _initial_record(environ: dict[str, Any]) -> dict[str, Any]:
@@ -61,27 +81,40 @@ class RequestLogMiddleware:
         if path.rstrip("/") == "/_cmk_guard/requests":
             if method == "DELETE":
                 clear()
-                body = b"{}"
-            else:
-                body = json.dumps({"requests": snapshot()}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
+                return _json_answer(start_response, 200, {})
+            return _json_answer(start_response, 200, {"requests": snapshot()})
+        if path.rstrip("/") == "/_cmk_guard/options":
+            return _json_answer(start_response, *options.handle(environ))
         if path.startswith("/moto-api") or path.startswith("/_cmk_guard") or path == "/favicon.ico":
             result = self.app(environ, start_response)
             if path.rstrip("/") == "/moto-api/reset" and method == "POST":
                 clear()
+                options.clear()
             return result
 
         record = _initial_record(environ)
         with _lock:
             _log.append(record)
         _current.record = record
+        _current.fault_checked = False
         try:
             return self.app(environ, start_response)
+        except faults.FaultInjected as fault:
+            body = fault.body.encode()
+            headers = [*fault.headers.items(), ("Content-Length", str(len(body)))]
+            start_response(f"{fault.status} {_reason(fault.status)}", headers)
+            return [body]
         finally:
             _current.record = None
             if record["account"] is None:
                 record["account"] = _default_account()
+
+
+def request_content_type(resp: BaseResponse) -> str:
+    try:
+        return str(resp.headers.get("Content-Type") or "")
+    except Exception:  # noqa: BLE001
+        return ""
 
 
 def _default_account() -> str:
@@ -120,5 +153,9 @@ def apply() -> None:
                 }
         except Exception:  # noqa: BLE001 - logging must never break a request
             pass
+        # once per request (some handlers call setup_class again), after the record is complete
+        if not getattr(_current, "fault_checked", True):
+            _current.fault_checked = True
+            faults.check(record, request_content_type(self))
 
     BaseResponse.setup_class = setup_class  # type: ignore[method-assign]

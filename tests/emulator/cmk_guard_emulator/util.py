@@ -68,12 +68,19 @@ class ConflictException(_Error):
 
 
 def resolve_kms_key_arn(
-    account_id: str, region: str, key_ref: str, what: str = "kmsKeyId"
+    account_id: str,
+    region: str,
+    key_ref: str,
+    what: str = "kmsKeyId",
+    require_symmetric: bool = False,
 ) -> str:
     """Resolve a key id, key ARN, alias name or alias ARN to the KEY's ARN via moto's KMS backend.
 
-    An ARN naming another account/region is looked up in that account's/region's backend.
-    Unknown key -> ValidationException (like Bedrock).
+    An ARN naming another account is looked up in that account's backend (no key policy check).
+    An ARN naming another Region is refused like an unknown key: the service asks KMS in its own
+    Region, and KMS answers "Invalid arn REGION" for such ARNs (see README).
+    Unknown key -> ValidationException (like Bedrock). With require_symmetric, a key that is not
+    SYMMETRIC_DEFAULT + ENCRYPT_DECRYPT is refused too (Bedrock accepts only symmetric encryption keys).
     """
     from moto.kms.models import kms_backends
 
@@ -84,14 +91,22 @@ def resolve_kms_key_arn(
         if len(parts) == 6 and parts[2] == "kms":
             reg = parts[3] or region
             acct = parts[4] or account_id
-    try:
-        backend = kms_backends[acct][reg]
-        key_id = backend.any_id_to_key_id(ref)
-        if key_id in backend.keys:
-            return backend.keys[key_id].arn
-    except Exception:  # noqa: BLE001 - any lookup failure means "no such key"
-        pass
-    raise ValidationException(
-        f"1 validation error detected: Value '{key_ref}' at '{what}' failed to satisfy "
-        "constraint: the KMS key does not exist or is not accessible"
-    )
+    key = None
+    if reg == region:
+        try:
+            backend = kms_backends[acct][reg]
+            key = backend.keys.get(backend.any_id_to_key_id(ref))
+        except Exception:  # noqa: BLE001 - any lookup failure means "no such key"
+            key = None
+    if key is None:
+        raise ValidationException(
+            f"1 validation error detected: Value '{key_ref}' at '{what}' failed to satisfy "
+            "constraint: the KMS key does not exist or is not accessible"
+        )
+    if require_symmetric and (key.key_spec, key.key_usage or "ENCRYPT_DECRYPT") != ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"):
+        raise ValidationException(
+            f"The KMS key {key.arn} is not supported: use a symmetric encryption KMS key "
+            f"(KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT); this key has KeySpec "
+            f"{key.key_spec}, KeyUsage {key.key_usage}"
+        )
+    return key.arn
