@@ -105,7 +105,11 @@ async fn dry_run_prints_the_finding_and_changes_nothing() {
 async fn bad_input_gets_a_clear_error_and_exit_code() {
     let a = Account::new("cli-errors").await;
     let cases: Vec<(Vec<String>, i32, &str)> = vec![
-        (vec!["check".into()], 2, "--event FILE is required"),
+        (
+            vec!["check".into()],
+            2,
+            "required arguments were not provided",
+        ),
         (
             vec!["check".into(), "--event".into(), "/nonexistent.json".into()],
             2,
@@ -129,9 +133,9 @@ async fn bad_input_gets_a_clear_error_and_exit_code() {
                 "fix".into(),
             ],
             2,
-            "unknown mode",
+            "invalid value 'fix' for '--mode <MODE>'",
         ),
-        (vec!["sweep".into()], 2, "unknown command"),
+        (vec!["sweep".into()], 2, "unrecognized subcommand 'sweep'"),
         (
             vec![
                 "check".into(),
@@ -156,4 +160,63 @@ async fn bad_input_gets_a_clear_error_and_exit_code() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
     }
+}
+
+/// The fix an alert suggests (`cmk-guard check ... --mode remediate --force`) works after the
+/// guard's Lambda has already handled the event: without --force the ledger says "handled".
+#[tokio::test]
+async fn force_applies_the_suggested_fix_to_an_event_the_ledger_already_saw() {
+    let a = Account::new("cli-force").await;
+    let key = a.cmk(None).await;
+    let table = a.state_table().await;
+    a.put_settings(
+        "/cli/settings",
+        &json!({"defaults": {"remediationKeys": {REGION: key}}}).to_string(),
+    )
+    .await;
+    let (id, arn) = a.guardrail("cli-force", None).await;
+    let file = write(
+        "force.json",
+        &event("CreateGuardrail.json", &a.id, &arn).to_string(),
+    );
+    let env = [
+        ("CONFIG_PARAMETER", "/cli/settings"),
+        ("STATE_TABLE", table.as_str()),
+    ];
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--event", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = cmk_guard(&a, &args, &env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Finding>(&out.stdout).unwrap()
+    };
+
+    let alerted = check(&[]);
+    assert_eq!(alerted.action.kind, ActionKind::Alerted);
+    assert!(
+        alerted
+            .action
+            .steps
+            .iter()
+            .any(|s| s.contains("--mode remediate --force")),
+        "the alert suggests it: {:?}",
+        alerted.action.steps
+    );
+    let refused = check(&["--mode", "remediate"]);
+    assert_eq!(refused.action.kind, ActionKind::None);
+    assert!(refused.action.detail.unwrap().contains("already handled"));
+    assert!(a.draft(&id).await.kms_key_arn().is_none());
+
+    let fixed = check(&["--mode", "remediate", "--force"]);
+    assert_eq!(
+        fixed.action.kind,
+        ActionKind::Remediated,
+        "{:?}",
+        fixed.action
+    );
+    assert_eq!(a.draft(&id).await.kms_key_arn(), Some(key.as_str()));
 }

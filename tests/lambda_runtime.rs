@@ -126,5 +126,31 @@ async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
         "{said}"
     );
     assert!(account.drain(&queue_url).await.is_empty());
+
+    // A bare CloudTrail record is not what EventBridge delivers: whoever sent it, the function
+    // refuses it before reading anything (the CLI takes bare records; the Lambda does not).
+    let before = account.calls().len();
+    let bare = dir.join("bare.json");
+    std::fs::write(
+        &bare,
+        event("CreateGuardrail.json", &account.id, &arn)["detail"].to_string(),
+    )
+    .unwrap();
+    let out = invoke(port, &bare);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "a bare record must fail: {said}");
+    assert!(
+        said.contains("BadEvent") && said.contains("bare CloudTrail record"),
+        "{said}"
+    );
+    assert_eq!(
+        account.calls().len(),
+        before,
+        "nothing was read or published"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

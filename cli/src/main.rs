@@ -1,84 +1,113 @@
 //! `cmk-guard`: runs the reactors locally, against whatever AWS endpoint and credentials the
 //! SDK environment names (a real account, or the emulator through AWS_ENDPOINT_URL).
+#![recursion_limit = "256"]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use bedrock_cmk_guard::intake::Envelope;
 use bedrock_cmk_guard::pipeline::{self, HandlerError, Options};
 use bedrock_cmk_guard::settings::Mode;
 use bedrock_cmk_guard::{Context, Finding};
+use clap::{Parser, Subcommand, ValueEnum};
 use guardrails::Guardrails;
 use serde_json::Value;
+use tokio::time::Instant;
 
-const USAGE: &str = "\
-usage: cmk-guard check --event FILE [--mode off|alert|remediate|dry-run]
-
-Runs the reactor that handles the event (an EventBridge \"AWS API Call via CloudTrail\" event or a
-bare CloudTrail record; FILE may be - for standard input) and prints the Finding JSON on stdout.
-Logs go to stderr. --mode replaces the account's mode from the settings; without it the settings
-parameter named by CONFIG_PARAMETER decides (default: alert).
-
-The environment is the Lambda's: AWS credentials and Region as for any AWS CLI; ALERT_TOPIC_ARN
-(publish findings there; unset: print only), CONFIG_PARAMETER, MEMBER_ROLE_NAME, IDEMPOTENCY_TABLE.
-Try it on your own account first with --mode dry-run: it says what it would change and changes nothing.
-
-Exit status: 0 a finding was printed; 1 the event could not be handled; 2 usage or unreadable input.";
-
-struct Args {
-    event_path: String,
-    mode: Option<Mode>,
+/// Runs bedrock-cmk-guard's reactors locally.
+///
+/// The environment is the Lambda's: AWS credentials and Region as for any AWS CLI;
+/// ALERT_TOPIC_ARN (publish findings there; unset: print only), CONFIG_PARAMETER,
+/// MEMBER_ROLE_NAME, STATE_TABLE (the ledger; unset: each event is judged alone).
+#[derive(Debug, Parser)]
+#[command(name = "cmk-guard", version, after_help = EXIT_STATUS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut args = args.iter();
-    match args.next().map(String::as_str) {
-        Some("check") => {}
-        Some("-h" | "--help") | None => return Err(String::new()),
-        Some(other) => return Err(format!("unknown command {other:?}")),
-    }
-    let (mut event_path, mut mode) = (None, None);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--event" => event_path = Some(args.next().ok_or("--event needs a file")?.clone()),
-            "--mode" => mode = Some(Mode::parse(args.next().ok_or("--mode needs a value")?)?),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
+const EXIT_STATUS: &str = "Exit status: 0 a finding was printed; 1 the event could not be handled; 2 usage or unreadable input.";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the reactor that handles an event and print the Finding JSON on stdout (logs go to
+    /// stderr). Try it on your own account first with --mode dry-run: it says what it would
+    /// change and changes nothing.
+    Check {
+        /// An EventBridge "AWS API Call via CloudTrail" event or a bare CloudTrail record;
+        /// - for standard input.
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+        /// Replaces the account's mode from the settings (a broken settings document still
+        /// never remediates). Without it the settings decide (default: alert).
+        #[arg(long, value_enum)]
+        mode: Option<CliMode>,
+        /// Handle the event even if the ledger (STATE_TABLE) says it was handled already:
+        /// for re-checking after a manual change, or for applying a fix an alert suggested.
+        #[arg(long)]
+        force: bool,
+        /// Seconds the run may take.
+        #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+        timeout: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CliMode {
+    Off,
+    Alert,
+    Remediate,
+    DryRun,
+}
+
+impl From<CliMode> for Mode {
+    fn from(mode: CliMode) -> Self {
+        match mode {
+            CliMode::Off => Mode::Off,
+            CliMode::Alert => Mode::Alert,
+            CliMode::Remediate => Mode::Remediate,
+            CliMode::DryRun => Mode::DryRun,
         }
     }
-    Ok(Args {
-        event_path: event_path.ok_or("--event FILE is required")?,
-        mode,
-    })
 }
 
-fn read_event(path: &str) -> Result<Value, String> {
-    let text = if path == "-" {
+fn read_event(path: &PathBuf) -> Result<Value, String> {
+    let name = path.display();
+    let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| format!("standard input: {e}"))?
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?
+        std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?
     };
-    serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))
+    serde_json::from_str(&text).map_err(|e| format!("{name} is not JSON: {e}"))
 }
 
-/// Every reactor the CLI knows; the first that handles the event's name runs it.
+/// Every reactor the CLI knows; the one whose events include the event's name runs it.
 async fn run(ctx: &Context, event: &Value, options: &Options) -> Result<Finding, HandlerError> {
-    pipeline::handle(&Guardrails, ctx, event, options).await
+    pipeline::handle(&Guardrails::new(), ctx, event, options).await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&argv) {
-        Ok(args) => args,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("cmk-guard: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are answers, not usage errors.
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    let event = match read_event(&args.event_path) {
+    let Command::Check {
+        event,
+        mode,
+        force,
+        timeout,
+    } = cli.command;
+    let event = match read_event(&event) {
         Ok(event) => event,
         Err(message) => {
             eprintln!("cmk-guard: {message}");
@@ -92,8 +121,15 @@ async fn main() -> ExitCode {
         .with_env_filter(filter)
         .try_init();
 
-    let ctx = Context::from_env().await;
-    match run(&ctx, &event, &Options { mode: args.mode }).await {
+    let budget = Duration::from_secs(timeout.max(1));
+    let ctx = Context::from_env(budget).await;
+    let options = Options {
+        mode: mode.map(Mode::from),
+        envelope: Envelope::Optional,
+        deadline: Some(Instant::now() + budget),
+        force,
+    };
+    match run(&ctx, &event, &options).await {
         Ok(finding) => {
             match serde_json::to_string_pretty(&finding) {
                 Ok(json) => println!("{json}"),

@@ -4,14 +4,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
-use crate::idempotency::IdempotencyStore;
-use crate::keys::KeyDirectory;
+use crate::aws::AwsError;
+use crate::keys::{KeyDirectory, KeyRef};
+use crate::ledger::Ledger;
 use crate::settings::SettingsSource;
+use crate::verdict::Location;
 
 /// The function's environment, read once.
 #[derive(Debug, Clone, Default)]
@@ -19,7 +23,8 @@ pub struct Env {
     pub alert_topic_arn: Option<String>,
     pub config_parameter: Option<String>,
     pub member_role_name: Option<String>,
-    pub idempotency_table: Option<String>,
+    /// The ledger's DynamoDB table; unset: each event is judged alone.
+    pub state_table: Option<String>,
 }
 
 impl Env {
@@ -33,9 +38,21 @@ impl Env {
             alert_topic_arn: var("ALERT_TOPIC_ARN"),
             config_parameter: var("CONFIG_PARAMETER"),
             member_role_name: var("MEMBER_ROLE_NAME"),
-            idempotency_table: var("IDEMPOTENCY_TABLE"),
+            state_table: var("STATE_TABLE"),
         }
     }
+}
+
+/// SDK timeouts that fit an invocation's time: a call that hangs must fail while there is
+/// still time to report, release the claim, or leave the event to a retry.
+pub fn timeouts_for(budget: Duration) -> TimeoutConfig {
+    let clamp =
+        |d: Duration, lo: u64, hi: u64| d.clamp(Duration::from_secs(lo), Duration::from_secs(hi));
+    TimeoutConfig::builder()
+        .connect_timeout(clamp(budget / 10, 1, 3))
+        .operation_attempt_timeout(clamp(budget / 8, 1, 5))
+        .operation_timeout(clamp(budget / 3, 2, 15))
+        .build()
 }
 
 /// Credentials and Region for one account and Region: where a resource is read and fixed.
@@ -61,28 +78,75 @@ impl Scope {
             config,
         }
     }
+
+    /// A KMS client that can describe `key`: a key or alias ARN of another Region is asked
+    /// in that Region (KMS is regional; the scope's Region does not know the key).
+    pub fn kms_for(&self, key: &KeyRef) -> aws_sdk_kms::Client {
+        match key.region() {
+            Some(region) if region != self.region => {
+                let config = self
+                    .config
+                    .to_builder()
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_kms::Client::new(&config)
+            }
+            _ => self.kms.clone(),
+        }
+    }
+}
+
+/// The account and partition the function runs in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Home {
+    pub account: String,
+    pub partition: String,
+}
+
+impl Home {
+    /// From any ARN of the function's own (`arn:<partition>:<service>:<region>:<account>:...`).
+    pub fn from_arn(arn: &str) -> Option<Home> {
+        let mut parts = arn.split(':');
+        let (Some("arn"), Some(partition), _, _, Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        (!partition.is_empty() && crate::keys::is_account_id(account)).then(|| Home {
+            account: account.to_owned(),
+            partition: partition.to_owned(),
+        })
+    }
 }
 
 /// Everything a warm Lambda instance keeps between events.
 pub struct Context {
     pub env: Env,
     base: SdkConfig,
-    home_account: OnceLock<String>,
+    home: OnceLock<Home>,
     member_configs: Mutex<HashMap<String, SdkConfig>>,
     /// Scopes already built, so a warm instance reuses their clients and connections.
     scopes: Mutex<HashMap<(String, String), Scope>>,
     pub keys: KeyDirectory,
     pub settings: SettingsSource,
-    pub idempotency: Option<IdempotencyStore>,
+    pub ledger: Option<Ledger>,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Context {
-    /// Loads the SDK configuration from the environment (no network call).
-    pub async fn from_env() -> Self {
-        let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    /// Loads the SDK configuration from the environment (no network call), with timeouts
+    /// that fit `budget`, the time an invocation has.
+    pub async fn from_env(budget: Duration) -> Self {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts_for(budget))
+            .load()
+            .await;
         Self::new(base, Env::from_process())
     }
 
@@ -93,55 +157,69 @@ impl Context {
                 env.config_parameter.clone(),
                 SettingsSource::DEFAULT_TTL,
             ),
-            idempotency: env.idempotency_table.clone().map(IdempotencyStore::new),
+            ledger: env.state_table.clone().map(Ledger::new),
             sns: aws_sdk_sns::Client::new(&base),
             ssm: aws_sdk_ssm::Client::new(&base),
             dynamodb: aws_sdk_dynamodb::Client::new(&base),
             member_configs: Mutex::new(HashMap::new()),
             scopes: Mutex::new(HashMap::new()),
-            home_account: OnceLock::new(),
+            home: OnceLock::new(),
             base,
             env,
         }
     }
 
-    /// The account the function runs in. The Lambda runtime knows it from the function ARN,
-    /// which saves an STS round trip on every cold start.
-    pub fn set_home_account(&self, account: &str) {
-        let _ = self.home_account.set(account.to_owned());
+    /// The account and partition the function runs in. The Lambda runtime knows them from
+    /// the function ARN, which saves an STS round trip on every cold start.
+    pub fn set_home(&self, home: Home) {
+        let _ = self.home.set(home);
     }
 
-    /// Credentials for `account`, in `region`. Another account than the home account is
-    /// reached through `arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>`; without
-    /// MEMBER_ROLE_NAME every account is read with the function's own credentials.
-    pub async fn scope(&self, account: &str, region: &str) -> Result<Scope, String> {
-        let key = (account.to_owned(), region.to_owned());
+    /// The home already known (without asking STS), if any.
+    pub fn known_home(&self) -> Option<&Home> {
+        self.home.get()
+    }
+
+    /// Credentials for where a resource lives. The home account is read with the function's
+    /// own credentials; another account through `arn:<partition>:iam::<account>:role/
+    /// <MEMBER_ROLE_NAME>`. Without MEMBER_ROLE_NAME another account cannot be reached: an
+    /// error, never a read of the wrong account (which would say "not found").
+    pub async fn scope(&self, at: &Location) -> Result<Scope, AwsError> {
+        let key = (at.account.clone(), at.region.clone());
         if let Some(scope) = self.scopes.lock().ok().and_then(|s| s.get(&key).cloned()) {
             return Ok(scope);
         }
-        let scope = Scope::new(account, region, &self.account_config(account).await?);
+        let scope = Scope::new(&at.account, &at.region, &self.account_config(at).await?);
         if let Ok(mut scopes) = self.scopes.lock() {
             scopes.insert(key, scope.clone());
         }
         Ok(scope)
     }
 
-    async fn account_config(&self, account: &str) -> Result<SdkConfig, String> {
-        let Some(role_name) = &self.env.member_role_name else {
-            return Ok(self.base.clone());
-        };
-        if self.home_account().await? == account {
+    async fn account_config(&self, at: &Location) -> Result<SdkConfig, AwsError> {
+        let home = self.home().await?;
+        if home.account == at.account {
             return Ok(self.base.clone());
         }
+        let Some(role_name) = &self.env.member_role_name else {
+            return Err(AwsError::new(
+                "sts:AssumeRole",
+                format!(
+                    "the resource is in account {}, not in this function's account {}, and MEMBER_ROLE_NAME is not set: the guard has no way into that account",
+                    at.account, home.account
+                ),
+                false,
+            ));
+        };
         if let Some(config) = self
             .member_configs
             .lock()
             .ok()
-            .and_then(|m| m.get(account).cloned())
+            .and_then(|m| m.get(&at.account).cloned())
         {
             return Ok(config);
         }
-        let role_arn = format!("arn:aws:iam::{account}:role/{role_name}");
+        let role_arn = member_role_arn(at, role_name);
         // The provider assumes the role lazily, on first use, and refreshes it itself.
         let provider = AssumeRoleProvider::builder(role_arn)
             .session_name("bedrock-cmk-guard")
@@ -154,27 +232,69 @@ impl Context {
             .credentials_provider(SharedCredentialsProvider::new(provider))
             .build();
         if let Ok(mut m) = self.member_configs.lock() {
-            m.insert(account.to_owned(), config.clone());
+            m.insert(at.account.clone(), config.clone());
         }
         Ok(config)
     }
 
-    async fn home_account(&self) -> Result<String, String> {
-        if let Some(account) = self.home_account.get() {
-            return Ok(account.clone());
+    /// The home account and partition; asks STS once when the runtime did not say.
+    pub async fn home(&self) -> Result<Home, AwsError> {
+        if let Some(home) = self.home.get() {
+            return Ok(home.clone());
         }
+        const CALL: &str = "sts:GetCallerIdentity";
         let sts = aws_sdk_sts::Client::new(&self.base);
-        let identity = sts.get_caller_identity().send().await.map_err(|e| {
-            format!(
-                "sts:GetCallerIdentity: {}",
-                aws_sdk_sts::error::DisplayErrorContext(&e)
-            )
-        })?;
-        let account = identity
-            .account()
-            .ok_or("sts:GetCallerIdentity returned no account")?
-            .to_owned();
-        self.set_home_account(&account);
-        Ok(account)
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(CALL, &e))?;
+        let home = identity
+            .arn()
+            .and_then(Home::from_arn)
+            .ok_or_else(|| AwsError::new(CALL, "the answer names no caller ARN", false))?;
+        self.set_home(home.clone());
+        Ok(home)
+    }
+}
+
+/// The member role in the resource's own partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
+pub fn member_role_arn(at: &Location, role_name: &str) -> String {
+    format!("arn:{}:iam::{}:role/{role_name}", at.partition, at.account)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_partition_comes_from_the_arn_and_reaches_the_member_role() {
+        let home =
+            Home::from_arn("arn:aws-us-gov:lambda:us-gov-west-1:111122223333:function:guard")
+                .unwrap();
+        assert_eq!(home.partition, "aws-us-gov");
+        assert_eq!(home.account, "111122223333");
+        let at = Location {
+            account: "444455556666".into(),
+            region: "cn-north-1".into(),
+            partition: "aws-cn".into(),
+        };
+        assert_eq!(
+            member_role_arn(&at, "guard-member"),
+            "arn:aws-cn:iam::444455556666:role/guard-member"
+        );
+        assert_eq!(Home::from_arn("not an arn"), None);
+    }
+
+    #[test]
+    fn timeouts_leave_time_to_report() {
+        let t = timeouts_for(Duration::from_secs(30));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(Duration::from_millis(3750))
+        );
+        let short = timeouts_for(Duration::from_secs(3));
+        assert_eq!(short.operation_timeout(), Some(Duration::from_secs(2)));
     }
 }

@@ -1,13 +1,16 @@
-//! The Finding: one record per handled event (schema `bedrock-cmk-guard/finding@1`),
+//! The Finding: one record per handled event (schema `bedrock-cmk-guard/finding@2`),
 //! published to SNS, logged as one JSON line, returned by the Lambda, printed by the CLI.
+//!
+//! `finding@2` adds `protections` (one entry per encrypted part of the resource) and
+//! `previousStatus`; `key` stays, as the first protection's key, for `finding@1` readers.
 
 use serde::{Deserialize, Serialize};
 
 use crate::intake::Call;
-use crate::keys::{KeyEvidence, KeyManager};
+use crate::keys::{KeyEvidence, KeyInfo, KeyManager};
 use crate::settings::Mode;
 
-pub const SCHEMA: &str = "bedrock-cmk-guard/finding@1";
+pub const SCHEMA: &str = "bedrock-cmk-guard/finding@2";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -19,13 +22,38 @@ pub struct Finding {
     pub account: String,
     pub region: String,
     pub resource: Resource,
-    /// `null` when the resource names no key (AWS-owned) or was never read.
+    /// Every encrypted part of the resource, each judged on its own; the resource's status is
+    /// the worst of theirs. Empty when the resource could not be read.
+    pub protections: Vec<ProtectionSummary>,
+    /// The first protection's key (`null`: AWS-owned, or never read), for `finding@1` readers.
     pub key: Option<KeySummary>,
     pub reason: String,
     pub trigger: TriggerSummary,
     /// `null` only for IGNORED findings, which are decided before the settings are read.
     pub mode: Option<Mode>,
     pub action: Action,
+    /// The status last published for this resource (from the ledger), or `null`.
+    pub previous_status: Option<Status>,
+}
+
+/// One encrypted part of a resource: a guardrail's DRAFT or a published version, a logging
+/// destination, a job's output model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectionSummary {
+    pub name: String,
+    /// The key found on it; `null` means a key AWS owns (or the part could not be read).
+    pub key: Option<KeySummary>,
+    pub verdict: Status,
+    pub severity: Severity,
+    pub reason: String,
+    /// Whether the guard can fix this part by itself.
+    pub fixable: bool,
+    /// What happened to this part: `remediated` or `would_remediate` only for the parts
+    /// really (or, in dry-run, really would be) changed; `alerted` for the parts that need a person.
+    pub action: ActionKind,
+    /// After a fix: the key the read-back proved.
+    pub key_after: Option<KeySummary>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,16 +96,20 @@ pub struct KeySummary {
 }
 
 impl KeySummary {
+    pub fn from_info(reference: &str, info: &KeyInfo) -> Self {
+        KeySummary {
+            reference: reference.to_owned(),
+            arn: Some(info.arn.clone()),
+            manager: Some(info.manager),
+            state: Some(info.state.clone()),
+            account: Some(info.account.clone()),
+        }
+    }
+
     pub fn from_evidence(evidence: &KeyEvidence) -> Option<Self> {
         let reference = evidence.reference()?.as_str().to_owned();
         Some(match evidence {
-            KeyEvidence::Described { info, .. } => KeySummary {
-                reference,
-                arn: Some(info.arn.clone()),
-                manager: Some(info.manager),
-                state: Some(info.state.clone()),
-                account: Some(info.account.clone()),
-            },
+            KeyEvidence::Described { info, .. } => KeySummary::from_info(&reference, info),
             _ => KeySummary {
                 reference,
                 arn: None,
@@ -115,16 +147,26 @@ impl From<&Call> for TriggerSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     pub kind: ActionKind,
+    /// What was done, or why nothing was, in a sentence or two.
     pub detail: Option<String>,
     pub error: Option<String>,
+    /// What a person still has to do, as short numbered steps (console, CLI); empty when
+    /// nothing is left to do.
+    #[serde(default)]
+    pub steps: Vec<String>,
 }
 
 impl Action {
     pub fn none(detail: Option<String>) -> Self {
+        Action::new(ActionKind::None, detail)
+    }
+
+    pub fn new(kind: ActionKind, detail: Option<String>) -> Self {
         Action {
-            kind: ActionKind::None,
+            kind,
             detail,
             error: None,
+            steps: Vec::new(),
         }
     }
 }
@@ -174,12 +216,24 @@ impl Severity {
     }
 }
 
-impl Finding {
-    /// Worth a message: anything not compliant, and anything the guard changed.
-    pub fn worth_telling(&self) -> bool {
-        self.action.kind != ActionKind::None
+impl Status {
+    /// How bad a status is, for "the worst of the protections'": a proven problem outranks
+    /// one that could not be verified.
+    pub fn rank(self) -> u8 {
+        match self {
+            Status::Ignored => 0,
+            Status::Compliant => 1,
+            Status::Error => 2,
+            Status::NonCompliant => 3,
+        }
     }
 
+    pub fn is_problem(self) -> bool {
+        matches!(self, Status::NonCompliant | Status::Error)
+    }
+}
+
+impl Finding {
     pub fn to_json(&self) -> String {
         // A struct of strings and enums: serialisation cannot fail.
         serde_json::to_string(self)

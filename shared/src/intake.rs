@@ -34,6 +34,24 @@ pub enum IntakeError {
     },
     #[error("{event_name} names no resource at any of {paths}")]
     NoResource { event_name: String, paths: String },
+    #[error("a bare CloudTrail record is not accepted here: the function acts only on events EventBridge delivered (\"detail-type\": {API_CALL_DETAIL_TYPE:?}); the CLI takes bare records")]
+    BareRecord,
+    #[error("the envelope's source {envelope_source:?} does not match the record's eventSource {event_source:?}")]
+    SourceMismatch {
+        envelope_source: String,
+        event_source: String,
+    },
+}
+
+/// Whether a bare CloudTrail record (no EventBridge envelope) is acceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Envelope {
+    /// The Lambda path: only what EventBridge delivered. A made-up bare record from any
+    /// invoker must not make the guard assume roles in member accounts.
+    #[default]
+    Required,
+    /// The CLI: records copied from CloudTrail's console or S3 are bare.
+    Optional,
 }
 
 /// The CloudTrail fields we read; everything else is ignored.
@@ -111,8 +129,11 @@ pub struct EventSpec {
 }
 
 /// Parses an event for a reactor that handles `specs`.
-pub fn parse(event: &Value, specs: &[EventSpec]) -> Result<Intake, IntakeError> {
+pub fn parse(event: &Value, specs: &[EventSpec], rule: Envelope) -> Result<Intake, IntakeError> {
     let (record_value, envelope) = split_envelope(event)?;
+    if envelope.is_none() && rule == Envelope::Required {
+        return Err(IntakeError::BareRecord);
+    }
     let record: CloudTrailRecord = serde_json::from_value(record_value.clone())
         .map_err(|e| IntakeError::Shape(format!("CloudTrail record: {e}")))?;
 
@@ -134,6 +155,17 @@ pub fn parse(event: &Value, specs: &[EventSpec]) -> Result<Intake, IntakeError> 
                 .join(", "),
         });
     };
+    // EventBridge names CloudTrail events' source after the service: aws.bedrock for
+    // bedrock.amazonaws.com. Anything else was not delivered by a CloudTrail rule.
+    if let Some(envelope) = &envelope {
+        let expected = format!("aws.{}", event_source.split('.').next().unwrap_or_default());
+        if envelope.source != expected {
+            return Err(IntakeError::SourceMismatch {
+                envelope_source: envelope.source.clone(),
+                event_source,
+            });
+        }
+    }
     let event_id = non_empty(record.event_id).ok_or(IntakeError::Missing("eventID"))?;
     let identity = record.user_identity.unwrap_or_default();
     let event_time = non_empty(record.event_time)

@@ -6,10 +6,11 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kms::operation::describe_key::DescribeKeyError;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata};
 use serde::{Deserialize, Serialize};
+
+use crate::aws::AwsError;
 
 /// A key as a resource or a setting names it. Once parsed, it is well-formed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -124,12 +125,31 @@ impl KeyRef {
         }
     }
 
+    /// The Region an ARN pins the key to; ids and alias names live in the caller's Region.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            KeyRef::KeyArn(a) | KeyRef::AliasArn(a) => Some(&a.region),
+            _ => None,
+        }
+    }
+
     /// The key id an id or key ARN names (aliases need DescribeKey to resolve).
     pub fn key_id(&self) -> Option<&str> {
         match self {
             KeyRef::Id(id) | KeyRef::MultiRegionId(id) => Some(id),
             KeyRef::KeyArn(a) => Some(&a.resource),
             _ => None,
+        }
+    }
+
+    /// Whether a DescribeKey answer is about this very key. An alias may name any key; an id
+    /// or key ARN must come back as itself: a multi-Region replica's answer, or a key of
+    /// another account with the same id, proves nothing about the key asked for.
+    pub fn is_answered_by(&self, info: &KeyInfo) -> bool {
+        match self {
+            KeyRef::Id(id) | KeyRef::MultiRegionId(id) => *id == info.key_id,
+            KeyRef::KeyArn(a) => a.full == info.arn,
+            KeyRef::AliasName(_) | KeyRef::AliasArn(_) => true,
         }
     }
 }
@@ -187,6 +207,22 @@ pub struct KeyInfo {
     /// `KeyState` as KMS spells it: Enabled, Disabled, PendingDeletion, PendingImport, ...
     pub state: String,
     pub deletion_date: Option<String>,
+    /// `KeySpec` (`SYMMETRIC_DEFAULT`, `RSA_2048`, `HMAC_256`, ...), if DescribeKey said.
+    pub spec: Option<String>,
+    /// `KeyUsage` (`ENCRYPT_DECRYPT`, `SIGN_VERIFY`, `GENERATE_VERIFY_MAC`, ...), if said.
+    pub usage: Option<String>,
+}
+
+impl KeyInfo {
+    /// Only a symmetric encryption key can encrypt Bedrock data.
+    pub fn can_encrypt(&self) -> Option<bool> {
+        match (self.spec.as_deref(), self.usage.as_deref()) {
+            (Some(spec), Some(usage)) => {
+                Some(spec == "SYMMETRIC_DEFAULT" && usage == "ENCRYPT_DECRYPT")
+            }
+            _ => None,
+        }
+    }
 }
 
 impl KeyInfo {
@@ -215,6 +251,8 @@ impl KeyInfo {
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_else(|| "Unknown".to_owned()),
             deletion_date: meta.deletion_date().map(|d| d.to_string()),
+            spec: meta.key_spec().map(|s| s.as_str().to_owned()),
+            usage: meta.key_usage().map(|u| u.as_str().to_owned()),
         })
     }
 }
@@ -232,10 +270,12 @@ pub enum KeyEvidence {
     NotFound {
         reference: KeyRef,
     },
-    /// DescribeKey failed for another reason: nothing can be concluded.
+    /// DescribeKey failed for another reason, or answered about another key: nothing can be
+    /// concluded. `retryable`: the failure may pass (throttling, 5xx, timeout).
     Unverified {
         reference: KeyRef,
         error: String,
+        retryable: bool,
     },
 }
 
@@ -255,7 +295,7 @@ impl KeyEvidence {
 pub enum Described {
     Found(KeyInfo),
     NotFound,
-    Failed(String),
+    Failed(AwsError),
 }
 
 /// DescribeKey answers, cached per warm Lambda instance so that a warm check costs no KMS
@@ -277,7 +317,8 @@ impl KeyDirectory {
         }
     }
 
-    /// DescribeKey in `account`/`region` (the client must act there), or the cached answer.
+    /// DescribeKey in `account`/`region`, or the cached answer. `kms` must act in that
+    /// account and, for a key or alias ARN, in the ARN's Region (see `Scope::kms_for`).
     pub async fn describe(
         &self,
         kms: &aws_sdk_kms::Client,
@@ -285,6 +326,7 @@ impl KeyDirectory {
         region: &str,
         key: &KeyRef,
     ) -> Described {
+        const CALL: &str = "kms:DescribeKey";
         let cache_key = (
             account.to_owned(),
             region.to_owned(),
@@ -293,25 +335,38 @@ impl KeyDirectory {
         if let Some(info) = self.cached(&cache_key) {
             return Described::Found(info);
         }
-        match kms.describe_key().key_id(key.as_str()).send().await {
-            Ok(out) => match out.key_metadata().map(KeyInfo::from_metadata) {
-                Some(Ok(info)) => {
-                    self.remember(cache_key, &info);
-                    Described::Found(info)
+        let out = match kms.describe_key().key_id(key.as_str()).send().await {
+            Ok(out) => out,
+            Err(err) => {
+                return match err.as_service_error() {
+                    Some(DescribeKeyError::NotFoundException(_)) => Described::NotFound,
+                    _ => Described::Failed(AwsError::from_sdk(CALL, &err)),
                 }
-                Some(Err(e)) => Described::Failed(e),
-                None => Described::Failed("DescribeKey returned no KeyMetadata".to_owned()),
-            },
-            Err(err) => match err.as_service_error() {
-                Some(DescribeKeyError::NotFoundException(_)) => Described::NotFound,
-                Some(service) => Described::Failed(format!(
-                    "DescribeKey {}: {}",
-                    service.code().unwrap_or("error"),
-                    service.message().unwrap_or("no message")
-                )),
-                None => Described::Failed(format!("DescribeKey: {}", DisplayErrorContext(&err))),
-            },
+            }
+        };
+        let info = match out.key_metadata().map(KeyInfo::from_metadata) {
+            Some(Ok(info)) => info,
+            Some(Err(e)) => return Described::Failed(AwsError::new(CALL, e, false)),
+            None => {
+                return Described::Failed(AwsError::new(
+                    CALL,
+                    "no KeyMetadata in the answer",
+                    false,
+                ))
+            }
+        };
+        if !key.is_answered_by(&info) {
+            return Described::Failed(AwsError::new(
+                CALL,
+                format!(
+                    "asked about {key}, but the answer describes {}: it proves nothing about the key asked for",
+                    info.arn
+                ),
+                false,
+            ));
         }
+        self.remember(cache_key, &info);
+        Described::Found(info)
     }
 
     /// Evidence for a resource's key reference.
@@ -329,7 +384,11 @@ impl KeyDirectory {
         match self.describe(kms, account, region, &reference).await {
             Described::Found(info) => KeyEvidence::Described { reference, info },
             Described::NotFound => KeyEvidence::NotFound { reference },
-            Described::Failed(error) => KeyEvidence::Unverified { reference, error },
+            Described::Failed(error) => KeyEvidence::Unverified {
+                reference,
+                retryable: error.retryable,
+                error: error.to_string(),
+            },
         }
     }
 

@@ -2,12 +2,22 @@
 //! `MessageStructure=json` so each protocol gets its own form:
 //! `default`/`email` readable text, `https` a chat custom notification, `sqs`/`lambda` the
 //! Finding JSON. Message attributes let subscribers filter without parsing the body.
+//!
+//! Written for a person woken at 3 a.m.: the title says what happened and what is still open,
+//! a fixed key reads "was -> now", and what a person must do comes as short numbered steps.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::json;
 
-use crate::finding::{ActionKind, Finding, Status};
+use crate::finding::{ActionKind, Finding, KeySummary, ProtectionSummary, Status};
+
+/// Parts listed in a message; the rest are counted, and the finding JSON has them all.
+const MAX_PARTS_SHOWN: usize = 10;
+/// Steps shown in a message; the finding JSON has them all.
+const MAX_STEPS_SHOWN: usize = 10;
+/// A chat card's description is kept under this many characters (chat apps cut long cards).
+const MAX_CHAT_DESCRIPTION: usize = 3500;
 
 /// A rendered SNS message.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,23 +46,70 @@ fn display_name(finding: &Finding) -> String {
         .unwrap_or_else(|| "(unknown)".to_owned())
 }
 
-/// One line that says what happened.
+/// A COMPLIANT finding about a resource last reported as a problem.
+pub fn is_resolution(finding: &Finding) -> bool {
+    finding.status == Status::Compliant
+        && finding.previous_status.is_some_and(Status::is_problem)
+        && finding.action.kind == ActionKind::None
+}
+
+/// The parts that still need a person after this finding's action.
+fn still_open(finding: &Finding) -> Vec<&str> {
+    finding
+        .protections
+        .iter()
+        .filter(|p| p.verdict != Status::Compliant && p.action != ActionKind::Remediated)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+fn changed_parts(finding: &Finding, kind: ActionKind) -> Vec<&str> {
+    finding
+        .protections
+        .iter()
+        .filter(|p| p.action == kind)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+/// One line that says what happened, and what is still open after a partial fix.
 pub fn title(finding: &Finding) -> String {
     let what = format!("{} \"{}\"", noun(finding), display_name(finding));
+    let open = still_open(finding);
     match (finding.status, finding.action.kind) {
-        (_, ActionKind::Remediated) => format!("Fixed: {what} now uses a customer-managed KMS key"),
-        (_, ActionKind::WouldRemediate) => format!("Dry run: {what} would be re-encrypted with a customer-managed KMS key"),
+        (_, ActionKind::Remediated) if open.is_empty() => {
+            format!("Fixed: {what} now uses a customer-managed KMS key")
+        }
+        (_, ActionKind::Remediated) => format!(
+            "Partly fixed: {what}: {} now on a customer-managed KMS key; still open: {}",
+            changed_parts(finding, ActionKind::Remediated).join(", "),
+            open.join(", ")
+        ),
+        (_, ActionKind::WouldRemediate) => {
+            let would = changed_parts(finding, ActionKind::WouldRemediate);
+            let rest: Vec<&str> = open.into_iter().filter(|p| !would.contains(p)).collect();
+            let mut t = format!("Dry run: {what} would be re-encrypted with a customer-managed KMS key");
+            if !rest.is_empty() {
+                t.push_str(&format!(" ({}); still needs a person: {}", would.join(", "), rest.join(", ")));
+            }
+            t
+        }
         (_, ActionKind::Failed) => format!("Remediation FAILED: {what} is still not encrypted with an allowed customer-managed KMS key"),
+        _ if is_resolution(finding) => format!("Resolved: {what} is encrypted with an allowed customer-managed KMS key"),
         (Status::Error, _) => format!("Could not verify the encryption of {what}"),
+        (Status::NonCompliant, _) if finding.protections.len() > 1 => format!(
+            "{what}: {} not encrypted with an allowed customer-managed KMS key",
+            open.join(", ")
+        ),
         (Status::NonCompliant, _) => format!("{what} is not encrypted with an allowed customer-managed KMS key"),
         (Status::Compliant, _) => format!("{what} is encrypted with an allowed customer-managed KMS key"),
         (Status::Ignored, _) => format!("Ignored: {}", finding.trigger.event_name),
     }
 }
 
-fn key_line(finding: &Finding) -> String {
-    match &finding.key {
-        None => "none named (Bedrock uses a key AWS owns)".to_owned(),
+fn key_text(key: Option<&KeySummary>) -> String {
+    match key {
+        None => "none named (a key AWS owns)".to_owned(),
         Some(k) => {
             let arn = k.arn.as_deref().unwrap_or(&k.reference);
             match (&k.manager, &k.state) {
@@ -69,17 +126,79 @@ fn key_line(finding: &Finding) -> String {
     }
 }
 
+/// The key of a part, as "was -> now" after a fix.
+fn part_key(p: &ProtectionSummary) -> String {
+    match &p.key_after {
+        Some(after) => format!(
+            "was {} -> now {}",
+            key_text(p.key.as_ref()),
+            key_text(Some(after))
+        ),
+        None => key_text(p.key.as_ref()),
+    }
+}
+
+fn part_state(p: &ProtectionSummary) -> &'static str {
+    match (p.action, p.verdict) {
+        (ActionKind::Remediated, _) => "FIXED",
+        (ActionKind::WouldRemediate, _) => "would be fixed",
+        (ActionKind::Failed, _) => "fix FAILED",
+        (_, Status::Compliant) => "ok",
+        (_, Status::Error) => "could not verify",
+        (_, Status::NonCompliant) if p.fixable => "not compliant",
+        (_, Status::NonCompliant) => "not compliant, needs a person",
+        (_, Status::Ignored) => "ignored",
+    }
+}
+
+/// One line per part (at most [`MAX_PARTS_SHOWN`]).
+fn part_lines(finding: &Finding) -> Vec<String> {
+    let mut lines: Vec<String> = finding
+        .protections
+        .iter()
+        .take(MAX_PARTS_SHOWN)
+        .map(|p| format!("{}: {} [{}]", p.name, part_key(p), part_state(p)))
+        .collect();
+    if finding.protections.len() > MAX_PARTS_SHOWN {
+        lines.push(format!(
+            "... and {} more parts: the full finding is in the function's log (CloudTrail event {})",
+            finding.protections.len() - MAX_PARTS_SHOWN,
+            finding.trigger.event_id
+        ));
+    }
+    lines
+}
+
 fn action_line(finding: &Finding) -> String {
     let detail = finding.action.detail.as_deref().unwrap_or("");
     match finding.action.kind {
         ActionKind::Remediated => format!("Done: {detail}"),
         ActionKind::WouldRemediate => format!("Would do (dry-run; nothing was changed): {detail}"),
         ActionKind::Failed => format!(
-            "The automatic fix failed: {}. To fix by hand: {detail}",
+            "The automatic fix failed: {}. {detail}",
             finding.action.error.as_deref().unwrap_or("unknown error")
         ),
+        ActionKind::None if is_resolution(finding) => detail.to_owned(),
         ActionKind::Alerted | ActionKind::None => format!("To fix: {detail}"),
     }
+}
+
+/// The numbered steps a person follows (at most [`MAX_STEPS_SHOWN`]).
+fn numbered_steps(finding: &Finding) -> Vec<String> {
+    let steps = &finding.action.steps;
+    let mut out: Vec<String> = steps
+        .iter()
+        .take(MAX_STEPS_SHOWN)
+        .enumerate()
+        .map(|(i, s)| format!("{}. {s}", i + 1))
+        .collect();
+    if steps.len() > MAX_STEPS_SHOWN {
+        out.push(format!(
+            "... {} more steps in the finding JSON",
+            steps.len() - MAX_STEPS_SHOWN
+        ));
+    }
+    out
 }
 
 /// The text for e-mail and anything without its own rendering.
@@ -106,12 +225,25 @@ pub fn text(finding: &Finding) -> String {
             "Changed by {} with {} at {} (CloudTrail event {})",
             t.actor, t.event_name, t.event_time, t.event_id
         ),
-        format!("KMS key:   {}", key_line(finding)),
-        format!("Why:       {}", finding.reason),
-        String::new(),
-        action_line(finding),
-        String::new(),
     ];
+    match finding.protections.as_slice() {
+        [] => lines.push(format!("KMS key:   {}", key_text(finding.key.as_ref()))),
+        [only] => lines.push(format!("KMS key:   {}", part_key(only))),
+        _ => {
+            lines.push("KMS keys:".to_owned());
+            lines.extend(part_lines(finding).into_iter().map(|l| format!("  - {l}")));
+        }
+    }
+    lines.push(format!("Why:       {}", finding.reason));
+    lines.push(String::new());
+    lines.push(action_line(finding));
+    let steps = numbered_steps(finding);
+    if !steps.is_empty() {
+        lines.push(String::new());
+        lines.push("Steps:".to_owned());
+        lines.extend(steps.into_iter().map(|s| format!("  {s}")));
+    }
+    lines.push(String::new());
     let mode = finding.mode.map(|m| m.as_str()).unwrap_or("n/a");
     lines.push(format!(
         "Mode {mode} · check {} · {}",
@@ -124,19 +256,43 @@ pub fn text(finding: &Finding) -> String {
 pub fn chat(finding: &Finding) -> serde_json::Value {
     let t = &finding.trigger;
     let arn = finding.resource.arn.clone().unwrap_or_default();
-    let description = format!(
-        "*Resource:* `{arn}`\n*Account / Region:* {} / {}\n*Changed by:* `{}` ({} at {})\n*KMS key:* {}\n*Why:* {}",
-        finding.account,
-        finding.region,
-        t.actor,
-        t.event_name,
-        t.event_time,
-        key_line(finding),
-        finding.reason
+    let keys = match finding.protections.as_slice() {
+        [] => format!("*KMS key:* {}", key_text(finding.key.as_ref())),
+        [only] => format!("*KMS key:* {}", part_key(only)),
+        _ => format!(
+            "*KMS keys:*\n{}",
+            part_lines(finding)
+                .iter()
+                .map(|l| format!("• {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    };
+    let mut description = format!(
+        "*Resource:* `{arn}`\n*Account / Region:* {} / {}\n*Changed by:* `{}` ({} at {})\n{keys}\n*Why:* {}",
+        finding.account, finding.region, t.actor, t.event_name, t.event_time, finding.reason
     );
+    if description.chars().count() > MAX_CHAT_DESCRIPTION {
+        description = description
+            .chars()
+            .take(MAX_CHAT_DESCRIPTION - 80)
+            .collect();
+        description.push_str(&format!(
+            "… (cut; the full finding is in the function's log, event {})",
+            t.event_id
+        ));
+    }
+    let mut next_steps = vec![action_line(finding)];
+    next_steps.extend(numbered_steps(finding));
     let mut related = vec![arn.clone()];
-    if let Some(key_arn) = finding.key.as_ref().and_then(|k| k.arn.clone()) {
-        related.push(key_arn);
+    for p in &finding.protections {
+        for key in [&p.key, &p.key_after].into_iter().flatten() {
+            if let Some(key_arn) = &key.arn {
+                if !related.contains(key_arn) {
+                    related.push(key_arn.clone());
+                }
+            }
+        }
     }
     json!({
         "version": "1.0",
@@ -146,7 +302,7 @@ pub fn chat(finding: &Finding) -> serde_json::Value {
             "textType": "client-markdown",
             "title": title(finding),
             "description": description,
-            "nextSteps": [action_line(finding)],
+            "nextSteps": next_steps,
             "keywords": [finding.status.as_str(), finding.severity.as_str(), finding.account, finding.region],
         },
         "metadata": {
@@ -167,10 +323,13 @@ pub fn chat(finding: &Finding) -> serde_json::Value {
 /// SNS subjects: at most 100 printable ASCII characters, no line breaks; the name goes last
 /// so a cut loses the least.
 fn subject(finding: &Finding) -> String {
+    let partly = !still_open(finding).is_empty();
     let what = match (finding.status, finding.action.kind) {
+        (_, ActionKind::Remediated) if partly => "Partly fixed",
         (_, ActionKind::Remediated) => "Fixed",
         (_, ActionKind::WouldRemediate) => "Dry run, would fix",
         (_, ActionKind::Failed) => "Fix FAILED",
+        _ if is_resolution(finding) => "Resolved",
         (Status::Error, _) => "Cannot verify",
         (Status::NonCompliant, _) => "No allowed CMK",
         (Status::Compliant, _) => "Compliant",

@@ -4,6 +4,9 @@
 
 use std::future::Future;
 
+use tokio::time::Instant;
+
+use crate::aws::AwsError;
 use crate::clients::Scope;
 use crate::finding::Resource;
 use crate::intake::{EventSpec as IntakeEventSpec, Trigger};
@@ -16,23 +19,73 @@ pub use crate::intake::EventSpec;
 #[derive(Debug, Clone)]
 pub struct Observed<S> {
     pub resource: Resource,
-    /// The key the resource names; `None` means a key AWS owns.
-    pub key: Option<KeyRef>,
+    /// Every encrypted part, each judged on its own (at least one).
+    pub protections: Vec<Protection>,
+    /// Set while the resource is in the middle of a change (e.g. status UPDATING): a fix
+    /// would collide with it, so remediation waits for a retry. Says what it is doing.
+    pub busy: Option<String>,
     /// The full description, kept for the remediation (which must not lose any of it).
     pub state: S,
 }
 
-/// A read that failed: the finding says what could not be verified.
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
-#[error("{call} failed: {message}")]
-pub struct GatherError {
-    pub call: &'static str,
-    pub message: String,
+/// One encrypted part of a resource: a guardrail's DRAFT or a published version, a logging
+/// destination, a job's output model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protection {
+    /// Short name in findings: `DRAFT`, `version 3`.
+    pub name: String,
+    /// How reasons name it: "the guardrail's DRAFT".
+    pub noun: String,
+    pub subject: Subject,
+    /// Why no automatic fix can change this part (a published version is immutable; the
+    /// answer held members the fix would lose), if that is so.
+    pub no_fix: Option<String>,
 }
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq)]
-#[error("{0}")]
-pub struct RemediationError(pub String);
+/// What protects a part.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    /// Encrypted with this key; `None` means a key AWS owns.
+    Key(Option<KeyRef>),
+    /// The part could not be read: nothing can be concluded about it.
+    Unreadable(AwsError),
+}
+
+impl Protection {
+    pub fn key(&self) -> Option<&KeyRef> {
+        match &self.subject {
+            Subject::Key(key) => key.as_ref(),
+            Subject::Unreadable(_) => None,
+        }
+    }
+}
+
+/// What a proven fix did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixed {
+    /// The calls made and what the read-back proved, in words.
+    pub detail: String,
+    /// The names of the protections now proven on the new key.
+    pub parts: Vec<String>,
+}
+
+/// Why a fix did not happen or was not proven.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FixError {
+    /// Nothing was written: the resource changed after it was judged. The event of that
+    /// change is handled on its own.
+    #[error("{0}")]
+    Changed(String),
+    /// Nothing was written, and trying again later may work (throttled, busy, 5xx).
+    #[error("{0}")]
+    Retry(AwsError),
+    /// Nothing was written: the fix is not safe or not possible (says why).
+    #[error("{0}")]
+    Refused(String),
+    /// The write was attempted; the read-back did not prove the fix (or proved damage).
+    #[error("{error}")]
+    Failed { error: String },
+}
 
 pub trait Reactor: Send + Sync {
     /// The raw description of the resource, as its Get/Describe API returned it.
@@ -47,38 +100,47 @@ pub trait Reactor: Send + Sync {
     /// The events this reactor reacts to.
     const EVENTS: &'static [IntakeEventSpec];
 
-    /// Where the resource lives. Default: the account and Region of the call.
-    fn locate(&self, trigger: &Trigger) -> Location {
+    /// Where the resource lives. Default: the account and Region of the call, in the
+    /// partition the function runs in.
+    fn locate(&self, trigger: &Trigger, home_partition: &str) -> Location {
         Location {
             account: trigger.call.account.clone(),
             region: trigger.call.region.clone(),
+            partition: home_partition.to_owned(),
         }
     }
 
-    /// Reads the resource. `Ok(None)`: it no longer exists.
+    /// The resource's ARN when the event's identifier is enough to know it, so that its
+    /// ledger record is read beside the resource. Default: the identifier, if it is an ARN.
+    fn resource_arn(&self, resource_id: &str, _at: &Location) -> Option<String> {
+        resource_id
+            .starts_with("arn:")
+            .then(|| resource_id.to_owned())
+    }
+
+    /// Reads the resource and every part of it that is encrypted. `Ok(None)`: it no longer
+    /// exists. A part that cannot be read is a [`Subject::Unreadable`] protection; `Err` is
+    /// for the resource itself.
     fn gather(
         &self,
         scope: &Scope,
         resource_id: &str,
-    ) -> impl Future<Output = Result<Option<Observed<Self::State>>, GatherError>> + Send;
-
-    /// Why no automatic fix is possible for this resource, if that is so.
-    fn cannot_remediate(&self, _observed: &Observed<Self::State>) -> Option<String> {
-        None
-    }
+    ) -> impl Future<Output = Result<Option<Observed<Self::State>>, AwsError>> + Send;
 
     /// What `remediate` would do with `key`, in words (dry-run says exactly this).
     fn describe_fix(&self, observed: &Observed<Self::State>, key: &KeyInfo) -> String;
 
-    /// The fix a person applies by hand (console and CLI steps).
-    fn manual_fix(&self, observed: &Observed<Self::State>) -> String;
+    /// What a person does for the named parts, as short numbered steps (console, CLI).
+    fn manual_steps(&self, observed: &Observed<Self::State>, parts: &[&Protection]) -> Vec<String>;
 
-    /// Puts `key` in place, reads the resource back, and proves the fix took.
-    /// Returns what was done, in words.
+    /// Puts `key` on every fixable part: re-reads first and writes nothing if the resource
+    /// changed since `observed`, writes back only what it re-read, then reads back and proves
+    /// that nothing but the key (and server-managed fields) changed — within `deadline`.
     fn remediate(
         &self,
         scope: &Scope,
         observed: &Observed<Self::State>,
         key: &KeyInfo,
-    ) -> impl Future<Output = Result<String, RemediationError>> + Send;
+        deadline: Instant,
+    ) -> impl Future<Output = Result<Fixed, FixError>> + Send;
 }

@@ -1,6 +1,7 @@
 //! Settings: one JSON document in SSM (parameter named by `CONFIG_PARAMETER`) with defaults
-//! and per-account overrides. A missing parameter means built-in defaults (alert); a broken
-//! document is an error the pipeline reports — it never remediates on a guess.
+//! and per-account overrides. No `CONFIG_PARAMETER` means built-in defaults (alert). A named
+//! parameter that is missing, or a broken document, is an error the pipeline reports — it
+//! never remediates on a guess.
 //!
 //! ```json
 //! {
@@ -16,10 +17,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ssm::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 use serde::{Deserialize, Serialize};
 
+use crate::aws::AwsError;
 use crate::keys::{is_account_id, KeyRef};
 
 /// What the guard may do in an account.
@@ -87,6 +88,10 @@ struct Overrides {
     allowed_key_accounts: Option<Vec<String>>,
     /// Region -> the CMK that remediation puts in place.
     remediation_keys: Option<BTreeMap<String, String>>,
+    /// Hours before the same unresolved problem is reported again.
+    repeat_alert_hours: Option<f64>,
+    /// Automatic fixes per resource in 24 hours before the guard stops and asks a person.
+    max_fixes_per_day: Option<u32>,
 }
 
 /// The settings that apply to one account, merged and validated.
@@ -97,6 +102,13 @@ pub struct AccountSettings {
     pub allowed_keys: Vec<KeyRef>,
     pub allowed_key_accounts: Vec<String>,
     pub remediation_keys: BTreeMap<String, KeyRef>,
+    pub repeat_alert_hours: f64,
+    pub max_fixes_per_day: u32,
+}
+
+impl AccountSettings {
+    pub const DEFAULT_REPEAT_ALERT_HOURS: f64 = 24.0;
+    pub const DEFAULT_MAX_FIXES_PER_DAY: u32 = 3;
 }
 
 impl Default for AccountSettings {
@@ -106,6 +118,8 @@ impl Default for AccountSettings {
             allowed_keys: Vec::new(),
             allowed_key_accounts: Vec::new(),
             remediation_keys: BTreeMap::new(),
+            repeat_alert_hours: Self::DEFAULT_REPEAT_ALERT_HOURS,
+            max_fixes_per_day: Self::DEFAULT_MAX_FIXES_PER_DAY,
         }
     }
 }
@@ -121,13 +135,28 @@ pub struct Settings {
 pub enum SettingsError {
     #[error("settings parameter {parameter} is not a valid settings document: {why}")]
     Invalid { parameter: String, why: String },
-    #[error("settings parameter {parameter} could not be read: {why}")]
-    Unreadable { parameter: String, why: String },
+    #[error("settings parameter {parameter} (CONFIG_PARAMETER) does not exist: create it, or unset CONFIG_PARAMETER to use the built-in defaults")]
+    Missing { parameter: String },
+    #[error("settings parameter {parameter} could not be read: {}", error.message)]
+    Unreadable { parameter: String, error: AwsError },
+}
+
+impl SettingsError {
+    /// Whether reading again later may succeed (throttling, 5xx, timeout).
+    pub fn retryable(&self) -> bool {
+        matches!(self, SettingsError::Unreadable { error, .. } if error.retryable)
+    }
 }
 
 impl Settings {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let doc: Document = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        // The path names the field a person must fix: "defaults.maxFixesPerDay: ...".
+        let doc: Document =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(|e| match e.path().to_string().as_str() {
+                    "." => e.inner().to_string(),
+                    path => format!("{path}: {}", e.inner()),
+                })?;
         let defaults = apply(&AccountSettings::default(), &doc.defaults)
             .map_err(|e| format!("defaults: {e}"))?;
         let mut accounts = BTreeMap::new();
@@ -156,6 +185,10 @@ fn apply(base: &AccountSettings, o: &Overrides) -> Result<AccountSettings, Strin
         merged.mode = mode;
     }
     if let Some(keys) = &o.allowed_keys {
+        // An empty list would read as "any CMK": absent is how to say that.
+        if keys.is_empty() {
+            return Err("allowedKeys: an empty list allows no key; leave it out to allow any customer-managed key".to_owned());
+        }
         merged.allowed_keys = keys
             .iter()
             .map(|k| {
@@ -186,6 +219,17 @@ fn apply(base: &AccountSettings, o: &Overrides) -> Result<AccountSettings, Strin
                 Ok((region.clone(), key))
             })
             .collect::<Result<_, String>>()?;
+    }
+    if let Some(hours) = o.repeat_alert_hours {
+        if !(hours.is_finite() && hours > 0.0) {
+            return Err(format!(
+                "repeatAlertHours: {hours} is not a positive number of hours"
+            ));
+        }
+        merged.repeat_alert_hours = hours;
+    }
+    if let Some(fixes) = o.max_fixes_per_day {
+        merged.max_fixes_per_day = fixes;
     }
     Ok(merged)
 }
@@ -234,25 +278,17 @@ impl SettingsSource {
                     why,
                 })?
             }
-            Err(err) => match err.as_service_error() {
-                Some(GetParameterError::ParameterNotFound(_)) => Settings::default(),
-                Some(service) => {
-                    return Err(SettingsError::Unreadable {
+            Err(err) => {
+                return Err(match err.as_service_error() {
+                    Some(GetParameterError::ParameterNotFound(_)) => SettingsError::Missing {
                         parameter: parameter.clone(),
-                        why: format!(
-                            "{}: {}",
-                            service.code().unwrap_or("error"),
-                            service.message().unwrap_or("no message")
-                        ),
-                    })
-                }
-                None => {
-                    return Err(SettingsError::Unreadable {
+                    },
+                    _ => SettingsError::Unreadable {
                         parameter: parameter.clone(),
-                        why: DisplayErrorContext(&err).to_string(),
-                    })
-                }
-            },
+                        error: AwsError::from_sdk("ssm:GetParameter", &err),
+                    },
+                })
+            }
         };
         let settings = Arc::new(settings);
         if let Ok(mut cache) = self.cache.lock() {
@@ -294,6 +330,24 @@ mod tests {
     }
 
     #[test]
+    fn alert_repeat_and_fix_budget_have_defaults_and_overrides() {
+        let s = Settings::parse(
+            r#"{"defaults": {"repeatAlertHours": 4.5}, "accounts": {"444455556666": {"maxFixesPerDay": 1}}}"#,
+        )
+        .unwrap();
+        let member = s.for_account("444455556666");
+        assert_eq!(
+            (member.repeat_alert_hours, member.max_fixes_per_day),
+            (4.5, 1)
+        );
+        let other = Settings::parse("{}").unwrap().for_account("444455556666");
+        assert_eq!(
+            (other.repeat_alert_hours, other.max_fixes_per_day),
+            (24.0, 3)
+        );
+    }
+
+    #[test]
     fn broken_documents_are_refused_with_a_reason() {
         let cases = [
             ("not json", "expected"),
@@ -312,6 +366,15 @@ mod tests {
                 r#"{"defaults": {"allowedKeyAccounts": ["x"]}}"#,
                 "allowedKeyAccounts",
             ),
+            (
+                r#"{"accounts": {"444455556666": {"allowedKeys": []}}}"#,
+                "allowedKeys: an empty list",
+            ),
+            (
+                r#"{"defaults": {"repeatAlertHours": 0}}"#,
+                "repeatAlertHours",
+            ),
+            (r#"{"defaults": {"maxFixesPerDay": -1}}"#, "maxFixesPerDay"),
         ];
         for (doc, expected) in cases {
             let err = Settings::parse(doc).unwrap_err();

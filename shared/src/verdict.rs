@@ -1,6 +1,6 @@
 //! The judge: a pure function from key evidence and account settings to a verdict.
 
-use crate::finding::Severity;
+use crate::finding::{Severity, Status};
 use crate::keys::{KeyEvidence, KeyInfo, KeyManager, KeyRef};
 use crate::settings::AccountSettings;
 
@@ -9,6 +9,8 @@ use crate::settings::AccountSettings;
 pub struct Location {
     pub account: String,
     pub region: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`, ...: from the resource's ARN or the function's own.
+    pub partition: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,8 @@ pub enum KeyProblem {
     PendingImport,
     /// Unavailable, Creating, Updating, PendingReplicaDeletion, ...: not usable now.
     NotEnabled,
+    /// Asymmetric or HMAC: cannot encrypt data at all.
+    CannotEncrypt,
     NotFound,
     ForeignAccount,
     ForeignRegion,
@@ -50,6 +54,7 @@ impl KeyProblem {
             KeyProblem::Disabled
             | KeyProblem::PendingImport
             | KeyProblem::NotEnabled
+            | KeyProblem::CannotEncrypt
             | KeyProblem::NotFound => Severity::High,
             KeyProblem::AwsOwned
             | KeyProblem::AwsManaged
@@ -66,6 +71,14 @@ impl Verdict {
             Verdict::Compliant { .. } => Severity::Info,
             Verdict::NonCompliant { problem, .. } => problem.severity(),
             Verdict::Error { .. } => Severity::High,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self {
+            Verdict::Compliant { .. } => Status::Compliant,
+            Verdict::NonCompliant { .. } => Status::NonCompliant,
+            Verdict::Error { .. } => Status::Error,
         }
     }
 
@@ -99,7 +112,7 @@ pub fn judge_key(
                 format!("{noun} is encrypted with KMS key {reference}, which does not exist (DescribeKey: NotFound)"),
             )
         }
-        KeyEvidence::Unverified { reference, error } => {
+        KeyEvidence::Unverified { reference, error, .. } => {
             return Verdict::Error {
                 reason: format!("could not verify KMS key {reference} of {noun}: {error}"),
             }
@@ -141,6 +154,24 @@ pub fn judge_key(
                 KeyProblem::NotEnabled,
                 format!("{noun} is encrypted with customer-managed key {key}, which is {other}, not Enabled"),
             )
+        }
+    }
+    match info.can_encrypt() {
+        Some(true) => {}
+        Some(false) => {
+            return non_compliant(
+                KeyProblem::CannotEncrypt,
+                format!(
+                    "{noun} names customer-managed key {key}, a {} key for {}, which cannot encrypt data: Bedrock needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)",
+                    info.spec.as_deref().unwrap_or("?"),
+                    info.usage.as_deref().unwrap_or("?")
+                ),
+            )
+        }
+        None => {
+            return Verdict::Error {
+                reason: format!("could not verify KMS key {key} of {noun}: DescribeKey did not say its KeySpec and KeyUsage"),
+            }
         }
     }
     if info.account != at.account && !settings.allowed_key_accounts.contains(&info.account) {

@@ -14,6 +14,24 @@ fn arn(account: &str, region: &str) -> String {
 }
 
 fn key(manager: KeyManager, state: &str, account: &str, region: &str) -> KeyEvidence {
+    shaped(
+        manager,
+        state,
+        account,
+        region,
+        "SYMMETRIC_DEFAULT",
+        "ENCRYPT_DECRYPT",
+    )
+}
+
+fn shaped(
+    manager: KeyManager,
+    state: &str,
+    account: &str,
+    region: &str,
+    spec: &str,
+    usage: &str,
+) -> KeyEvidence {
     KeyEvidence::Described {
         reference: KeyRef::parse("alias/some-alias").unwrap(),
         info: KeyInfo {
@@ -24,6 +42,8 @@ fn key(manager: KeyManager, state: &str, account: &str, region: &str) -> KeyEvid
             manager,
             state: state.to_owned(),
             deletion_date: (state == "PendingDeletion").then(|| "2026-12-01T00:00:00Z".to_owned()),
+            spec: (!spec.is_empty()).then(|| spec.to_owned()),
+            usage: (!usage.is_empty()).then(|| usage.to_owned()),
         },
     }
 }
@@ -43,6 +63,7 @@ fn each_key_case_has_its_own_verdict_reason_and_severity() {
     let at = Location {
         account: ACCOUNT.to_owned(),
         region: "us-east-1".to_owned(),
+        partition: "aws".to_owned(),
     };
     let other_id = "arn:aws:kms:us-east-1:111122223333:key/99999999-12ab-34cd-56ef-1234567890ab";
     let reference = KeyRef::parse(&arn(ACCOUNT, "us-east-1")).unwrap();
@@ -170,6 +191,51 @@ fn each_key_case_has_its_own_verdict_reason_and_severity() {
             "allowed",
         ),
         (
+            "asymmetric signing key",
+            shaped(
+                KeyManager::Customer,
+                "Enabled",
+                ACCOUNT,
+                "us-east-1",
+                "RSA_2048",
+                "SIGN_VERIFY",
+            ),
+            settings(|_| {}),
+            Some(KeyProblem::CannotEncrypt),
+            Severity::High,
+            "cannot encrypt data",
+        ),
+        (
+            "asymmetric encryption key",
+            shaped(
+                KeyManager::Customer,
+                "Enabled",
+                ACCOUNT,
+                "us-east-1",
+                "RSA_2048",
+                "ENCRYPT_DECRYPT",
+            ),
+            settings(|_| {}),
+            Some(KeyProblem::CannotEncrypt),
+            Severity::High,
+            "a RSA_2048 key for ENCRYPT_DECRYPT",
+        ),
+        (
+            "HMAC key",
+            shaped(
+                KeyManager::Customer,
+                "Enabled",
+                ACCOUNT,
+                "us-east-1",
+                "HMAC_256",
+                "GENERATE_VERIFY_MAC",
+            ),
+            settings(|_| {}),
+            Some(KeyProblem::CannotEncrypt),
+            Severity::High,
+            "symmetric encryption key",
+        ),
+        (
             "CMK allowed by key id",
             cmk("Enabled"),
             settings(|s| s.allowed_keys = vec![KeyRef::parse(KEY_ID).unwrap()]),
@@ -206,12 +272,27 @@ fn a_key_that_could_not_be_described_is_an_error_never_compliant() {
     let at = Location {
         account: ACCOUNT.to_owned(),
         region: "us-east-1".to_owned(),
+        partition: "aws".to_owned(),
     };
     let evidence = KeyEvidence::Unverified {
         reference: KeyRef::parse(&arn(ACCOUNT, "us-east-1")).unwrap(),
         error: "DescribeKey AccessDeniedException: not authorized".to_owned(),
+        retryable: false,
     };
     let verdict = judge_key(&evidence, &AccountSettings::default(), &at, "the guardrail");
     assert!(matches!(verdict, Verdict::Error { .. }), "{verdict:?}");
     assert!(verdict.reason().contains("AccessDeniedException"));
+
+    // A DescribeKey answer that does not say what kind of key it is proves nothing either.
+    let silent = shaped(
+        KeyManager::Customer,
+        "Enabled",
+        ACCOUNT,
+        "us-east-1",
+        "",
+        "",
+    );
+    let verdict = judge_key(&silent, &AccountSettings::default(), &at, "the guardrail");
+    assert!(matches!(verdict, Verdict::Error { .. }), "{verdict:?}");
+    assert!(verdict.reason().contains("KeySpec"), "{}", verdict.reason());
 }

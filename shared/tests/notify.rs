@@ -8,6 +8,32 @@ use bedrock_cmk_guard::notify::{render, title};
 use bedrock_cmk_guard::settings::Mode;
 use serde_json::Value;
 
+const AWS_KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const CMK: &str = "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+
+fn key(arn: &str, manager: KeyManager) -> KeySummary {
+    KeySummary {
+        reference: arn.to_owned(),
+        arn: Some(arn.to_owned()),
+        manager: Some(manager),
+        state: Some("Enabled".to_owned()),
+        account: Some("111122223333".to_owned()),
+    }
+}
+
+fn part(name: &str, key_now: Option<KeySummary>, action: ActionKind) -> ProtectionSummary {
+    ProtectionSummary {
+        name: name.to_owned(),
+        key: key_now,
+        verdict: Status::NonCompliant,
+        severity: Severity::Medium,
+        reason: format!("{name} is not on a customer-managed key"),
+        fixable: name == "DRAFT",
+        action,
+        key_after: None,
+    }
+}
+
 fn finding(kind: ActionKind) -> Finding {
     Finding {
         schema: SCHEMA.to_owned(),
@@ -33,6 +59,7 @@ fn finding(kind: ActionKind) -> Finding {
             state: Some("Enabled".to_owned()),
             account: Some("111122223333".to_owned()),
         }),
+        protections: vec![part("DRAFT", Some(key(AWS_KEY, KeyManager::Aws)), kind)],
         reason: "the guardrail is encrypted with an AWS-managed key".to_owned(),
         trigger: TriggerSummary {
             event_name: "UpdateGuardrail".to_owned(),
@@ -45,7 +72,9 @@ fn finding(kind: ActionKind) -> Finding {
             kind,
             detail: Some("Console: Amazon Bedrock > Guardrails > support-bot".to_owned()),
             error: None,
+            steps: Vec::new(),
         },
+        previous_status: None,
     }
 }
 
@@ -117,7 +146,15 @@ fn one_body_three_renderings() {
 #[test]
 fn finding_json_follows_the_schema_names() {
     let json: Value = serde_json::to_value(finding(ActionKind::WouldRemediate)).unwrap();
-    assert_eq!(json["schema"], "bedrock-cmk-guard/finding@1");
+    assert_eq!(json["schema"], "bedrock-cmk-guard/finding@2");
+    assert_eq!(json["protections"][0]["name"], "DRAFT");
+    assert_eq!(json["protections"][0]["verdict"], "NON_COMPLIANT");
+    assert_eq!(
+        json["protections"][0]["key"], json["key"],
+        "key is the first protection's"
+    );
+    assert!(json["protections"][0]["keyAfter"].is_null());
+    assert!(json["previousStatus"].is_null());
     assert_eq!(json["status"], "NON_COMPLIANT");
     assert_eq!(json["resource"]["type"], "AWS::Bedrock::Guardrail");
     assert_eq!(json["key"]["ref"], json["key"]["arn"]);
@@ -165,4 +202,90 @@ fn subjects_fit_sns_limits() {
         subject.chars().all(|c| c.is_ascii_graphic() || c == ' '),
         "{subject}"
     );
+}
+
+#[test]
+fn after_a_fix_the_card_shows_the_key_as_was_and_now() {
+    let mut f = finding(ActionKind::Remediated);
+    f.protections[0].key_after = Some(key(CMK, KeyManager::Customer));
+    let chat = bedrock_cmk_guard::notify::chat(&f);
+    let description = chat["content"]["description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!(
+            "was {AWS_KEY} (manager AWS, state Enabled) -> now {CMK} (manager CUSTOMER"
+        )),
+        "{description}"
+    );
+    let related: Vec<&str> = chat["metadata"]["relatedResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        related.contains(&AWS_KEY) && related.contains(&CMK),
+        "{related:?}"
+    );
+}
+
+#[test]
+fn manual_fixes_are_numbered_steps_in_next_steps() {
+    let mut f = finding(ActionKind::Alerted);
+    f.action.steps = vec!["Open the console.".to_owned(), "Choose a CMK.".to_owned()];
+    let chat = bedrock_cmk_guard::notify::chat(&f);
+    let steps: Vec<&str> = chat["content"]["nextSteps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(steps[1..], ["1. Open the console.", "2. Choose a CMK."]);
+    let text = bedrock_cmk_guard::notify::text(&f);
+    assert!(
+        text.contains("Steps:\n  1. Open the console.\n  2. Choose a CMK."),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_partial_fix_says_in_its_title_what_is_still_open() {
+    let mut f = finding(ActionKind::Remediated);
+    f.protections
+        .push(part("version 1", None, ActionKind::Alerted));
+    f.protections
+        .push(part("version 2", None, ActionKind::Alerted));
+    assert_eq!(
+        title(&f),
+        "Partly fixed: Bedrock guardrail \"support-bot\": DRAFT now on a customer-managed KMS key; still open: version 1, version 2"
+    );
+    assert!(render(&f).subject.starts_with("[cmk-guard] Partly fixed:"));
+    let text = bedrock_cmk_guard::notify::text(&f);
+    assert!(
+        text.contains("- version 1: none named (a key AWS owns) [not compliant, needs a person]"),
+        "{text}"
+    );
+    assert!(text.contains("- DRAFT: "), "{text}");
+}
+
+#[test]
+fn the_end_of_a_problem_is_told_as_resolved() {
+    let mut f = finding(ActionKind::None);
+    f.status = Status::Compliant;
+    f.severity = Severity::Info;
+    f.protections[0].verdict = Status::Compliant;
+    f.previous_status = Some(Status::NonCompliant);
+    f.action.detail = Some("Resolved: last reported NON_COMPLIANT".to_owned());
+    assert!(
+        title(&f).starts_with("Resolved: Bedrock guardrail \"support-bot\""),
+        "{}",
+        title(&f)
+    );
+    let message = render(&f);
+    assert!(message.subject.starts_with("[cmk-guard] Resolved:"));
+    assert!(message
+        .attributes
+        .contains(&("status", "COMPLIANT".to_owned())));
+    // Without a problem before, a compliant finding is no resolution.
+    f.previous_status = Some(Status::Compliant);
+    assert!(!title(&f).starts_with("Resolved"));
 }

@@ -13,7 +13,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_bedrock::types::*;
 use aws_sdk_sts::config::Credentials;
-use bedrock_cmk_guard::clients::{Context, Env};
+use bedrock_cmk_guard::clients::{Context, Env, Home};
+use bedrock_cmk_guard::finding::Finding;
+use bedrock_cmk_guard::pipeline::{handle, HandlerError, Options};
+use guardrails::Guardrails;
 use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
@@ -28,22 +31,40 @@ pub fn endpoint() -> String {
     })
 }
 
-/// Plain HTTP to the emulator's own endpoints (request log), without another HTTP crate.
+/// Plain HTTP to the emulator's own endpoints (request log, options), without another HTTP
+/// crate.
 pub fn http(method: &str, path: &str) -> Value {
+    request(method, path, &[], "").1
+}
+
+/// One HTTP request to the emulator: (status, JSON body or null).
+pub fn request(method: &str, path: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
     let url = endpoint();
     let host = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    write!(stream, "{head}\r\n{body}").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = response
         .split_once("\r\n\r\n")
         .map(|(_, b)| b)
         .unwrap_or("");
-    serde_json::from_str(body).unwrap_or(Value::Null)
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// A fresh 12-digit account id, unique per test and per run.
@@ -139,8 +160,79 @@ impl Account {
     /// The guard's context as a function deployed in this account would build it.
     pub fn context(&self, env: Env) -> Context {
         let ctx = Context::new(self.config.clone(), env);
-        ctx.set_home_account(&self.id);
+        ctx.set_home(Home {
+            account: self.id.clone(),
+            partition: "aws".to_owned(),
+        });
         ctx
+    }
+
+    /// Sets this account's emulator options (tests/emulator/README.md): status transitions,
+    /// unknown members, faults. Returns the account's options as they now are.
+    pub fn emulate(&self, options: Value) -> Value {
+        let mut body = options;
+        body["account"] = Value::String(self.id.clone());
+        let (status, answer) = request(
+            "POST",
+            "/_cmk_guard/options",
+            &[("Content-Type", "application/json".to_owned())],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "emulator options refused: {answer}");
+        answer
+    }
+
+    /// A request to the emulator as this account's SDK would send it (the emulator routes on
+    /// the SigV4 credential scope and does not check the signature).
+    fn raw(&self, method: &str, path: &str, service: &str, body: &str) -> (u16, Value) {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={}/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+            self.credentials.access_key_id()
+        );
+        request(
+            method,
+            path,
+            &[
+                ("Authorization", auth),
+                ("Content-Type", "application/json".to_owned()),
+            ],
+            body,
+        )
+    }
+
+    /// CreateGuardrail with a raw JSON body (every member the botocore model has, whatever
+    /// the SDK knows); returns (id, ARN).
+    pub fn raw_guardrail(&self, body: &Value) -> (String, String) {
+        let (status, out) = self.raw("POST", "/guardrails", "bedrock", &body.to_string());
+        assert_eq!(status, 202, "CreateGuardrail: {out}");
+        (
+            out["guardrailId"].as_str().unwrap().to_owned(),
+            out["guardrailArn"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// GetGuardrail's raw JSON, exactly as the service sent it.
+    pub fn raw_draft(&self, id: &str) -> Value {
+        let (status, out) = self.raw(
+            "GET",
+            &format!("/guardrails/{id}?guardrailVersion=DRAFT"),
+            "bedrock",
+            "",
+        );
+        assert_eq!(status, 200, "GetGuardrail: {out}");
+        out
+    }
+
+    /// Publishes the DRAFT as a new version; returns its number.
+    pub async fn publish_version(&self, id: &str) -> String {
+        self.bedrock
+            .create_guardrail_version()
+            .guardrail_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .version()
+            .to_owned()
     }
 
     /// A customer-managed key; returns its ARN.
@@ -409,9 +501,10 @@ impl Account {
             .unwrap();
     }
 
-    pub async fn idempotency_table(&self) -> String {
+    /// The ledger's table, as infra/ creates it (partition key `id`, TTL `expiration`).
+    pub async fn state_table(&self) -> String {
         use aws_sdk_dynamodb::types::*;
-        let name = "cmk-guard-handled-events";
+        let name = "cmk-guard-state";
         self.dynamodb
             .create_table()
             .table_name(name)
@@ -455,7 +548,12 @@ impl Account {
     pub fn published(&self) -> Vec<Value> {
         requests()
             .into_iter()
-            .filter(|r| r["account"] == self.id.as_str() && r.get("publish").is_some())
+            // A publish the emulator answered with an injected fault never reached SNS.
+            .filter(|r| {
+                r["account"] == self.id.as_str()
+                    && r.get("publish").is_some()
+                    && r.get("fault").is_none()
+            })
             .map(|r| r["publish"].clone())
             .collect()
     }
@@ -488,8 +586,25 @@ pub fn event(fixture: &str, account: &str, guardrail_arn: &str) -> Value {
     {
         detail["requestParameters"]["guardrailIdentifier"] = id.into();
     }
-    detail["responseElements"]["guardrailArn"] = guardrail_arn.into();
-    detail["responseElements"]["guardrailId"] = id.into();
+    let response = &mut detail["responseElements"];
+    if response.get("guardrailArn").is_some() {
+        response["guardrailArn"] = guardrail_arn.into();
+    }
+    if response.get("guardrailId").is_some() {
+        response["guardrailId"] = id.into();
+    }
+    event
+}
+
+/// The same event as another caller made it (the fixture's caller is alice).
+pub fn by(mut event: Value, actor: &str) -> Value {
+    event["detail"]["userIdentity"]["arn"] = actor.into();
+    event
+}
+
+/// The same call recorded again: a new CloudTrail eventID.
+pub fn again(mut event: Value) -> Value {
+    event["detail"]["eventID"] = unique_account("event").into();
     event
 }
 
@@ -539,4 +654,106 @@ pub fn wait_for_port(port: u16, seconds: u64) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// An account with an alert topic, a settings document and a function context: the world
+/// one deployed function sees.
+pub struct World {
+    pub account: Account,
+    pub queue_url: String,
+    pub env: Env,
+    /// One reactor for the whole test, like one warm instance.
+    pub reactor: Guardrails,
+    /// Publish requests already matched with deliveries by `messages`.
+    published_seen: std::cell::Cell<usize>,
+    warm: std::sync::OnceLock<Context>,
+}
+
+/// The settings parameter the tests' worlds use.
+pub const SETTINGS: &str = "/cmk-guard/settings";
+
+impl World {
+    pub async fn new(test: &str, settings: Option<Value>) -> World {
+        World::new_in(Account::new(test).await, settings).await
+    }
+
+    pub async fn new_in(account: Account, settings: Option<Value>) -> World {
+        let (topic_arn, queue_url) = account.alert_topic().await;
+        // No settings of its own: an empty document, i.e. the defaults (a named parameter
+        // that does not exist is an error).
+        let doc = settings.unwrap_or_else(|| serde_json::json!({}));
+        account.put_settings(SETTINGS, &doc.to_string()).await;
+        let env = Env {
+            alert_topic_arn: Some(topic_arn),
+            config_parameter: Some(SETTINGS.to_owned()),
+            ..Env::default()
+        };
+        World {
+            account,
+            queue_url,
+            env,
+            reactor: Guardrails::new(),
+            published_seen: Default::default(),
+            warm: Default::default(),
+        }
+    }
+
+    /// A world whose function keeps a ledger (STATE_TABLE).
+    pub async fn with_ledger(test: &str, settings: Option<Value>) -> World {
+        let account = Account::new(test).await;
+        let table = account.state_table().await;
+        let mut w = World::new_in(account, settings).await;
+        w.env.state_table = Some(table);
+        w
+    }
+
+    /// A cold start: a fresh context (settings, keys and scopes read anew).
+    pub async fn run(&self, event: &Value) -> Finding {
+        self.try_run(event).await.unwrap()
+    }
+
+    pub async fn try_run(&self, event: &Value) -> Result<Finding, HandlerError> {
+        let ctx = self.account.context(self.env.clone());
+        handle(&self.reactor, &ctx, event, &Options::default()).await
+    }
+
+    /// The same warm instance for every call (its caches live across events).
+    pub async fn run_warm(&self, event: &Value) -> Result<Finding, HandlerError> {
+        let ctx = self
+            .warm
+            .get_or_init(|| self.account.context(self.env.clone()));
+        handle(&self.reactor, ctx, event, &Options::default()).await
+    }
+
+    /// The findings that reached the SQS subscriber since the last call, checked against
+    /// what SNS was handed.
+    pub async fn messages(&self) -> Vec<Finding> {
+        let delivered = self.account.drain(&self.queue_url).await;
+        let published = self.account.published().len();
+        let new = published - self.published_seen.replace(published);
+        assert_eq!(delivered.len(), new, "every publish is delivered once");
+        delivered
+            .iter()
+            .map(|m| {
+                serde_json::from_str(m.body().unwrap())
+                    .expect("the sqs rendering is the Finding JSON")
+            })
+            .collect()
+    }
+
+    /// The chat cards SNS was handed since `since` publishes.
+    pub fn chat_cards(&self, since: usize) -> Vec<Value> {
+        self.account.published()[since..]
+            .iter()
+            .map(|p| {
+                let body: Value = serde_json::from_str(p["Message"].as_str().unwrap()).unwrap();
+                serde_json::from_str(body["https"].as_str().unwrap()).unwrap()
+            })
+            .collect()
+    }
+}
+
+/// Settings that remediate with `key` in the test Region.
+pub fn remediate_with(key: &str) -> Value {
+    serde_json::json!({"defaults": {"mode": "remediate", "remediationKeys": {REGION: key}}})
 }

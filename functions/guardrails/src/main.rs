@@ -8,5 +8,5 @@ use guardrails::Guardrails;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::serve(Guardrails).await
+    lambda::serve(Guardrails::new()).await
 }

@@ -1,7 +1,7 @@
 //! Intake over fixtures shaped like real records, and over every public sample we hold.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bedrock_cmk_guard::intake::{parse, EventSpec, Intake, IntakeError};
+use bedrock_cmk_guard::intake::{parse, Envelope, EventSpec, Intake, IntakeError};
 use bedrock_cmk_guard::Reactor;
 use guardrails::Guardrails;
 use serde_json::{json, Value};
@@ -19,7 +19,7 @@ fn fixture(name: &str) -> Value {
 }
 
 fn check(event: &Value) -> bedrock_cmk_guard::intake::Trigger {
-    match parse(event, GUARDRAIL_EVENTS) {
+    match parse(event, GUARDRAIL_EVENTS, Envelope::Optional) {
         Ok(Intake::Check(trigger)) => trigger,
         other => panic!("expected a trigger, got {other:?}"),
     }
@@ -65,7 +65,7 @@ fn hidden_values_are_never_taken_for_a_resource_id() {
     event["detail"]["responseElements"] = Value::Null;
     event["detail"]["requestParameters"]["guardrailIdentifier"] =
         json!("HIDDEN_DUE_TO_SECURITY_REASONS");
-    match parse(&event, GUARDRAIL_EVENTS) {
+    match parse(&event, GUARDRAIL_EVENTS, Envelope::Optional) {
         Err(IntakeError::NoResource { event_name, .. }) => {
             assert_eq!(event_name, "UpdateGuardrail")
         }
@@ -77,7 +77,11 @@ fn hidden_values_are_never_taken_for_a_resource_id() {
 
 #[test]
 fn failed_calls_are_ignored_with_the_error_code() {
-    match parse(&fixture("UpdateGuardrail-failed.json"), GUARDRAIL_EVENTS) {
+    match parse(
+        &fixture("UpdateGuardrail-failed.json"),
+        GUARDRAIL_EVENTS,
+        Envelope::Optional,
+    ) {
         Ok(Intake::Ignored { call, reason }) => {
             assert_eq!(call.event_name, "UpdateGuardrail");
             assert!(reason.contains("AccessDeniedException"), "{reason}");
@@ -143,7 +147,7 @@ fn malformed_input_is_a_clear_error() {
         ),
     ];
     for (event, expected) in cases {
-        let err = parse(&event, GUARDRAIL_EVENTS).expect_err("must be refused");
+        let err = parse(&event, GUARDRAIL_EVENTS, Envelope::Optional).expect_err("must be refused");
         assert!(err.to_string().contains(expected), "{event}: {err}");
     }
 }
@@ -151,13 +155,47 @@ fn malformed_input_is_a_clear_error() {
 #[test]
 fn events_of_other_services_are_refused_by_name() {
     let mut event = fixture("CreateGuardrail.json");
-    event["detail"]["eventName"] = json!("DeleteGuardrail");
-    let err = parse(&event, GUARDRAIL_EVENTS).unwrap_err();
+    event["detail"]["eventName"] = json!("ApplyGuardrail");
+    let err = parse(&event, GUARDRAIL_EVENTS, Envelope::Optional).unwrap_err();
     assert!(matches!(err, IntakeError::Unhandled { .. }), "{err}");
     assert!(
-        err.to_string().contains("CreateGuardrail, UpdateGuardrail"),
+        err.to_string()
+            .contains("CreateGuardrail, UpdateGuardrail, CreateGuardrailVersion, DeleteGuardrail"),
         "{err}"
     );
+}
+
+#[test]
+fn a_new_version_names_its_guardrail() {
+    let t = check(&fixture("CreateGuardrailVersion.json"));
+    assert_eq!(t.call.event_name, "CreateGuardrailVersion");
+    assert_eq!(t.resource_id, "a1b2c3d4e5f6");
+}
+
+/// The Lambda acts only on what EventBridge delivered: a bare record sent by any invoker
+/// must not make it read (or assume roles into) accounts on a made-up event.
+#[test]
+fn the_lambda_path_refuses_bare_records_and_foreign_sources() {
+    let text = std::fs::read_to_string(fixtures().join(
+        "cloudtrail-samples/UpdateGuardrail__panther-bedrock-guardrail-update-delete-t0.json",
+    ))
+    .unwrap();
+    let bare: Value = serde_json::from_str(&text).unwrap();
+    let err = parse(&bare, GUARDRAIL_EVENTS, Envelope::Required).unwrap_err();
+    assert_eq!(err, IntakeError::BareRecord);
+    assert!(err.to_string().contains("CLI takes bare records"), "{err}");
+
+    let envelope = fixture("UpdateGuardrail.json");
+    assert!(matches!(
+        parse(&envelope, GUARDRAIL_EVENTS, Envelope::Required),
+        Ok(Intake::Check(_))
+    ));
+
+    let mut forged = envelope;
+    forged["source"] = json!("my.app");
+    let err = parse(&forged, GUARDRAIL_EVENTS, Envelope::Required).unwrap_err();
+    assert!(matches!(err, IntakeError::SourceMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("\"my.app\""), "{err}");
 }
 
 /// Every public sample parses to a trigger, an ignored call or a clear error: never a panic,
@@ -174,9 +212,9 @@ fn every_public_sample_survives_intake() {
         seen += 1;
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        match parse(&event, GUARDRAIL_EVENTS) {
+        match parse(&event, GUARDRAIL_EVENTS, Envelope::Optional) {
             Ok(Intake::Check(t)) => assert!(
-                name.starts_with("UpdateGuardrail"),
+                name.starts_with("UpdateGuardrail") || name.starts_with("DeleteGuardrail"),
                 "{name} gave a trigger {t:?}"
             ),
             Ok(Intake::Ignored { .. }) => {
