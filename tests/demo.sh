@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The product's main job, locally, end to end: the emulator up, a guardrail encrypted with a
-# key AWS owns, CloudTrail events through the real guardrails function (under cargo-lambda's
-# local Lambda runtime), the alert a chat user reads, the fix, and the fix's own event staying
-# silent.
+# The product's main job, locally, end to end: the emulator up, a guardrail (and a published
+# version) encrypted with a key AWS owns, CloudTrail events through the real guardrails function
+# (under cargo-lambda's local Lambda runtime, with the ledger), the alert a chat user reads, the
+# same problem not told twice, the fix of the DRAFT with the version left for a person, the
+# fix's own event staying silent, and "resolved" once the person has done the rest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -33,7 +34,7 @@ start_function() {
   [ -n "$FUNCTION_PID" ] && kill "$FUNCTION_PID" 2>/dev/null && wait "$FUNCTION_PID" 2>/dev/null || true
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
-  ALERT_TOPIC_ARN="$TOPIC" CONFIG_PARAMETER=/bedrock-cmk-guard/settings \
+  ALERT_TOPIC_ARN="$TOPIC" CONFIG_PARAMETER=/bedrock-cmk-guard/settings STATE_TABLE=bedrock-cmk-guard-state \
     target/debug/guardrails >>"$DEMO_DIR/function.log" 2>&1 &
   FUNCTION_PID=$!
 }
@@ -48,23 +49,34 @@ invoke create.json finding-1.json
 demo inbox
 demo guardrail
 
-step "3. before letting it fix things: the CLI in dry-run says exactly what it would do"
+step "3. someone edits it again, still without a key: the same problem is not told twice"
+invoke repeat.json finding-2.json
+demo inbox
+
+step "4. before letting it fix things: the CLI in dry-run says exactly what it would do"
 CONFIG_PARAMETER=/bedrock-cmk-guard/settings \
   target/debug/cmk-guard check --event "$DEMO_DIR/create.json" --mode dry-run >"$DEMO_DIR/dry-run.json"
 demo finding "$DEMO_DIR/dry-run.json"
 python3 -c 'import json,sys; print("  would do:", json.load(open(sys.argv[1]))["action"]["detail"])' "$DEMO_DIR/dry-run.json"
 
-step "4. the account goes to mode remediate; the next change to the guardrail is fixed"
+step "5. the account goes to mode remediate; the next change is fixed: the DRAFT, not version 1"
 demo settings remediate
 # Settings are cached for 60 s per warm instance; a new instance reads them at once.
 start_function
-invoke update.json finding-2.json
+invoke update.json finding-3.json
 demo inbox
 demo guardrail
 
-step "5. the fix's own UpdateGuardrail event comes back: COMPLIANT, and silent"
-invoke own-update.json finding-3.json
+step "6. the fix's own UpdateGuardrail event comes back: the state it proved, so silent"
+invoke own-update.json finding-4.json
 demo inbox
+
+step "7. a person follows the steps: version 2 from the fixed DRAFT, version 1 deleted"
+demo follow-steps
+invoke new-version.json finding-5.json
+invoke delete-version.json finding-6.json
+demo inbox
+demo guardrail
 
 step "done"
 echo "  findings, events and logs are in $DEMO_DIR"

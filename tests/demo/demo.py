@@ -15,6 +15,7 @@ REGION = os.environ.get("AWS_REGION", "us-east-1")
 OUT = Path(os.environ.get("DEMO_DIR", "target/demo"))
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 SETTINGS = "/bedrock-cmk-guard/settings"
+LEDGER = "bedrock-cmk-guard-state"
 
 BOLD, DIM, RED, GREEN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
 
@@ -27,9 +28,9 @@ def state():
     return json.loads((OUT / "state.json").read_text())
 
 
-def event(fixture, arn, event_id, actor=None):
+def event(fixture, arn, event_id, actor=None, version=None):
     e = json.loads((FIXTURES / fixture).read_text())
-    account = arn.split(":")[4]
+    account, gid = arn.split(":")[4], arn.rsplit("/", 1)[1]
     e["account"], e["region"] = account, REGION
     d = e["detail"]
     d["awsRegion"], d["recipientAccountId"], d["eventID"] = REGION, account, event_id
@@ -37,10 +38,16 @@ def event(fixture, arn, event_id, actor=None):
     # The fixtures' callers live in example accounts; here they work in the emulator's.
     d["userIdentity"]["arn"] = actor or ":".join(
         part if i != 4 else account for i, part in enumerate(d["userIdentity"]["arn"].split(":")))
-    if "guardrailIdentifier" in (d.get("requestParameters") or {}):
-        d["requestParameters"]["guardrailIdentifier"] = arn.rsplit("/", 1)[1]
-    d["responseElements"]["guardrailArn"] = arn
-    d["responseElements"]["guardrailId"] = arn.rsplit("/", 1)[1]
+    request, response = d.get("requestParameters") or {}, d.get("responseElements") or {}
+    if "guardrailIdentifier" in request:
+        request["guardrailIdentifier"] = gid
+    if "guardrailArn" in response:
+        response["guardrailArn"] = arn
+    if "guardrailId" in response:
+        response["guardrailId"] = gid
+    if version is not None:
+        (response if "version" in response else request)[
+            "version" if "version" in response else "guardrailVersion"] = version
     return e
 
 
@@ -59,6 +66,12 @@ def setup():
         sensitiveInformationPolicyConfig={"piiEntitiesConfig": [{"type": "EMAIL", "action": "ANONYMIZE"}]},
         tags=[{"key": "team", "value": "support"}],
     )  # no kmsKeyId: encrypted with a key AWS owns
+    # ... and published as version 1, which applications invoke: an immutable copy of the problem
+    bedrock.create_guardrail_version(guardrailIdentifier=guardrail["guardrailId"], description="v1")
+    client("dynamodb").create_table(
+        TableName=LEDGER, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
     topic = sns.create_topic(Name="bedrock-cmk-guard-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:123456789012:alerts-inbox",
@@ -68,11 +81,23 @@ def setup():
     (OUT / "state.json").write_text(json.dumps(s))
     (OUT / "create.json").write_text(json.dumps(event("CreateGuardrail.json", guardrail["guardrailArn"], "demo-0001")))
     (OUT / "update.json").write_text(json.dumps(event("UpdateGuardrail.json", guardrail["guardrailArn"], "demo-0002")))
-    (OUT / "own-update.json").write_text(json.dumps(event(
-        "UpdateGuardrail.json", guardrail["guardrailArn"], "demo-0003",
-        actor="arn:aws:sts::123456789012:assumed-role/bedrock-cmk-guard-guardrails/guardrails")))
+    arn = guardrail["guardrailArn"]
+    events = {
+        "create.json": event("CreateGuardrail.json", arn, "demo-0001"),
+        "repeat.json": event("UpdateGuardrail.json", arn, "demo-0002"),
+        "update.json": event("UpdateGuardrail.json", arn, "demo-0003"),
+        "own-update.json": event(
+            "UpdateGuardrail.json", arn, "demo-0004",
+            actor="arn:aws:sts::123456789012:assumed-role/bedrock-cmk-guard-guardrails/guardrails"),
+        "new-version.json": event("CreateGuardrailVersion.json", arn, "demo-0005", version="2"),
+        "delete-version.json": event("DeleteGuardrail-version.json", arn, "demo-0006", version="1"),
+    }
+    for name, e in events.items():
+        (OUT / name).write_text(json.dumps(e))
     print(f"  CMK              {key['Arn']}  (alias/bedrock-guardrails)")
-    print(f"  guardrail        {guardrail['guardrailArn']}  {RED}(no kmsKeyId: a key AWS owns){RESET}")
+    print(f"  guardrail        {arn}  {RED}(no kmsKeyId: a key AWS owns){RESET}")
+    print(f"  version 1        published from that DRAFT  {RED}(a key AWS owns, immutable){RESET}")
+    print(f"  ledger           DynamoDB table {LEDGER} (STATE_TABLE)")
     print(f"  alert topic      {topic} -> SQS alerts-inbox")
     print(f"  settings         {SETTINGS}: mode alert, remediation key for {REGION} = the CMK")
 
@@ -85,20 +110,40 @@ def settings(mode, key=None):
 
 
 def guardrail():
-    g = client("bedrock").get_guardrail(guardrailIdentifier=state()["guardrail"], guardrailVersion="DRAFT")
-    key = g.get("kmsKeyArn")
-    colour = GREEN if key else RED
-    print(f"  GetGuardrail: name={g['name']}  kmsKeyArn={colour}{key or '(none: a key AWS owns)'}{RESET}")
+    bedrock = client("bedrock")
+    arn = state()["guardrail"]
+    versions = [v["version"] for v in bedrock.list_guardrails(guardrailIdentifier=arn)["guardrails"]]
+    for version in versions:
+        g = bedrock.get_guardrail(guardrailIdentifier=arn, guardrailVersion=version)
+        key = g.get("kmsKeyArn")
+        colour = GREEN if key else RED
+        print(f"  GetGuardrail {version:<9} kmsKeyArn={colour}{key or '(none: a key AWS owns)'}{RESET}")
+    g = bedrock.get_guardrail(guardrailIdentifier=arn, guardrailVersion="DRAFT")
     kept = [p for p in ("topicPolicy", "contentPolicy", "sensitiveInformationPolicy") if p in g]
-    tags = client("bedrock").list_tags_for_resource(resourceARN=g["guardrailArn"])["tags"]
-    print(f"  still there: {', '.join(kept)}; tags {tags}")
+    tags = bedrock.list_tags_for_resource(resourceARN=g["guardrailArn"])["tags"]
+    print(f"  DRAFT still has: {', '.join(kept)}; tags {tags}")
+
+
+def follow_steps():
+    """What the alert's steps say: a new version from the fixed DRAFT, then the old one deleted."""
+    bedrock = client("bedrock")
+    arn = state()["guardrail"]
+    v = bedrock.create_guardrail_version(guardrailIdentifier=arn, description="on the CMK")["version"]
+    print(f"  aws bedrock create-guardrail-version ...  -> version {v}")
+    print("  (applications move from version 1 to version 2)")
+    bedrock.delete_guardrail(guardrailIdentifier=arn, guardrailVersion="1")
+    print("  aws bedrock delete-guardrail --guardrail-version 1")
 
 
 def finding(path):
     f = json.loads(Path(path).read_text())
     colour = {"COMPLIANT": GREEN, "NON_COMPLIANT": RED, "ERROR": YELLOW}.get(f["status"], DIM)
     print(f"  Finding: {colour}{f['status']}{RESET} severity={f['severity']} mode={f['mode']} action={BOLD}{f['action']['kind']}{RESET}")
+    for p in f.get("protections", []):
+        print(f"    {p['name']:<10} {p['verdict']:<14} action={p['action']}")
     print(f"  reason:  {f['reason']}")
+    if f["action"]["kind"] == "none" and f["action"].get("detail"):
+        print(f"  {DIM}{f['action']['detail']}{RESET}")
 
 
 def inbox():
@@ -133,4 +178,5 @@ def inbox():
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"setup": setup, "settings": settings, "guardrail": guardrail, "finding": finding, "inbox": inbox}[command](*args)
+    {"setup": setup, "settings": settings, "guardrail": guardrail, "finding": finding, "inbox": inbox,
+     "follow-steps": follow_steps}[command](*args)
