@@ -175,20 +175,45 @@ impl Ledger {
         Ledger { table }
     }
 
-    /// Claims an event for this run until `until` (the invocation's deadline plus a margin).
-    pub async fn claim(
-        &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
-        until: u64,
-    ) -> Result<Claim, AwsError> {
+    /// One event of one check: what a run claims, records and releases.
+    pub fn entry<'a>(
+        &'a self,
+        ddb: &'a aws_sdk_dynamodb::Client,
+        check: &'a str,
+        event_id: &'a str,
+    ) -> Entry<'a> {
+        Entry {
+            table: &self.table,
+            ddb,
+            check,
+            event_id,
+        }
+    }
+}
+
+/// The ledger as one run of one event sees it.
+#[derive(Clone, Copy)]
+pub struct Entry<'a> {
+    table: &'a str,
+    ddb: &'a aws_sdk_dynamodb::Client,
+    check: &'a str,
+    event_id: &'a str,
+}
+
+impl Entry<'_> {
+    fn event_key(&self) -> String {
+        event_key(self.check, self.event_id)
+    }
+
+    /// Claims the event for this run until `until` (the invocation's deadline plus a margin).
+    pub async fn claim(&self, until: u64) -> Result<Claim, AwsError> {
         const CALL: &str = "dynamodb:PutItem";
         let now = now_secs();
-        let put = ddb
+        let put = self
+            .ddb
             .put_item()
-            .table_name(&self.table)
-            .item("id", s(event_key(check, event_id)))
+            .table_name(self.table)
+            .item("id", s(self.event_key()))
             .item("status", s(IN_PROGRESS))
             .item("inProgressUntil", n(until))
             .item("expiration", n(now + REMEMBER_EVENTS.as_secs()))
@@ -218,7 +243,7 @@ impl Ledger {
                 Some(PutItemError::ConditionalCheckFailedException(e)) => {
                     let item = match e.item() {
                         Some(item) => item.clone(),
-                        None => self.read(ddb, &event_key(check, event_id)).await?,
+                        None => self.read(&self.event_key()).await?,
                     };
                     Ok(existing(&item))
                 }
@@ -227,9 +252,10 @@ impl Ledger {
         }
     }
 
-    async fn read(&self, ddb: &aws_sdk_dynamodb::Client, id: &str) -> Result<Item, AwsError> {
-        ddb.get_item()
-            .table_name(&self.table)
+    async fn read(&self, id: &str) -> Result<Item, AwsError> {
+        self.ddb
+            .get_item()
+            .table_name(self.table)
             .key("id", s(id))
             .consistent_read(true)
             .send()
@@ -239,13 +265,8 @@ impl Ledger {
     }
 
     /// The resource's record (empty when there is none yet).
-    pub async fn resource(
-        &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        arn: &str,
-    ) -> Result<ResourceRecord, AwsError> {
-        let item = self.read(ddb, &resource_key(check, arn)).await?;
+    pub async fn resource(&self, arn: &str) -> Result<ResourceRecord, AwsError> {
+        let item = self.read(&resource_key(self.check, arn)).await?;
         let published = match (
             text(&item, "publishedStatus").and_then(parse_status),
             number(&item, "publishedAt"),
@@ -278,19 +299,14 @@ impl Ledger {
 
     /// Before writing a fix: marks the claim ACTING (with the key being put in place, so a
     /// retry after a crash knows) and takes the resource's lock, in one transaction.
-    pub async fn begin_fix(
-        &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
-        arn: &str,
-        key_arn: &str,
-        until: u64,
-    ) -> Result<(), LockError> {
+    pub async fn begin_fix(&self, arn: &str, key_arn: &str, until: u64) -> Result<(), LockError> {
+        const CALL: &str = "dynamodb:TransactWriteItems";
+        let build_error =
+            |e: aws_sdk_dynamodb::error::BuildError| AwsError::new(CALL, e.to_string(), false);
         let now = now_secs();
         let claim = Update::builder()
-            .table_name(&self.table)
-            .key("id", s(event_key(check, event_id)))
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
             .update_expression("SET #status = :acting, plannedKey = :key")
             .condition_expression("#status = :in_progress")
             .expression_attribute_names("#status", "status")
@@ -298,46 +314,46 @@ impl Ledger {
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .expression_attribute_values(":key", s(key_arn))
             .build()
-            .map_err(|e| AwsError::new("dynamodb:TransactWriteItems", e.to_string(), false))?;
+            .map_err(build_error)?;
         let lock = Update::builder()
-            .table_name(&self.table)
-            .key("id", s(resource_key(check, arn)))
+            .table_name(self.table)
+            .key("id", s(resource_key(self.check, arn)))
             .update_expression("SET lockOwner = :me, lockUntil = :until, expiration = :expiration")
             .condition_expression(
                 "attribute_not_exists(lockUntil) OR lockUntil < :now OR lockOwner = :me",
             )
-            .expression_attribute_values(":me", s(event_id))
+            .expression_attribute_values(":me", s(self.event_id))
             .expression_attribute_values(":until", n(until))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expiration", n(now + REMEMBER_RESOURCES.as_secs()))
             .build()
-            .map_err(|e| AwsError::new("dynamodb:TransactWriteItems", e.to_string(), false))?;
-        let result = ddb
+            .map_err(build_error)?;
+        let result = self
+            .ddb
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(claim).build())
             .transact_items(TransactWriteItem::builder().update(lock).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    let failed = |i: usize| {
-                        e.cancellation_reasons()
-                            .get(i)
-                            .and_then(CancellationReason::code)
-                            == Some("ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Err(LockError::ClaimLost)
-                    } else if failed(1) {
-                        Err(LockError::Held)
-                    } else {
-                        Err(AwsError::from_sdk("dynamodb:TransactWriteItems", &err).into())
-                    }
-                }
-                _ => Err(AwsError::from_sdk("dynamodb:TransactWriteItems", &err).into()),
-            },
+        let Err(err) = result else {
+            return Ok(());
+        };
+        // Which condition failed, in the order the items were sent.
+        let failed = |i: usize| match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                e.cancellation_reasons()
+                    .get(i)
+                    .and_then(CancellationReason::code)
+                    == Some("ConditionalCheckFailed")
+            }
+            _ => false,
+        };
+        if failed(0) {
+            Err(LockError::ClaimLost)
+        } else if failed(1) {
+            Err(LockError::Held)
+        } else {
+            Err(AwsError::from_sdk(CALL, &err).into())
         }
     }
 
@@ -345,48 +361,35 @@ impl Ledger {
     /// the retry publishes it) and records the fix.
     pub async fn keep_unpublished(
         &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
-        arn: Option<&str>,
         finding: &str,
+        arn: Option<&str>,
         resource: ResourceUpdate,
     ) -> Result<(), AwsError> {
         let claim = Update::builder()
-            .table_name(&self.table)
-            .key("id", s(event_key(check, event_id)))
             .update_expression("SET #status = :acted, finding = :finding")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":acted", s(ACTED))
             .expression_attribute_values(":finding", s(finding));
-        self.write(ddb, check, event_id, claim, arn, resource).await
+        self.write(claim, arn, resource).await
     }
 
     /// Marks the event handled and applies the resource's changes, together.
     pub async fn complete(
         &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
         summary: &str,
         arn: Option<&str>,
         resource: ResourceUpdate,
     ) -> Result<(), AwsError> {
         let claim = Update::builder()
-            .table_name(&self.table)
-            .key("id", s(event_key(check, event_id)))
             .update_expression("SET #status = :completed, summary = :summary REMOVE finding")
-            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s(COMPLETED))
             .expression_attribute_values(":summary", s(summary));
-        self.write(ddb, check, event_id, claim, arn, resource).await
+        self.write(claim, arn, resource).await
     }
 
+    /// The claim's update and, when there is anything to change, the resource's, in one
+    /// transaction.
     async fn write(
         &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
         claim: aws_sdk_dynamodb::types::builders::UpdateBuilder,
         arn: Option<&str>,
         resource: ResourceUpdate,
@@ -394,13 +397,18 @@ impl Ledger {
         const CALL: &str = "dynamodb:TransactWriteItems";
         let build_error =
             |e: aws_sdk_dynamodb::error::BuildError| AwsError::new(CALL, e.to_string(), false);
-        let mut transaction = ddb.transact_write_items().transact_items(
-            TransactWriteItem::builder()
-                .update(claim.build().map_err(build_error)?)
-                .build(),
-        );
+        let claim = claim
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
+            .expression_attribute_names("#status", "status")
+            .build()
+            .map_err(build_error)?;
+        let mut transaction = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build());
         if let Some(arn) = arn.filter(|_| !resource.is_empty()) {
-            let update = resource_update(&self.table, check, arn, event_id, &resource)
+            let update = resource_update(self.table, self.check, arn, self.event_id, &resource)
                 .build()
                 .map_err(build_error)?;
             transaction =
@@ -415,26 +423,22 @@ impl Ledger {
 
     /// Gives the event back when nothing was changed, so the Lambda retry handles it afresh;
     /// also frees the resource's lock if this run held it.
-    pub async fn release(
-        &self,
-        ddb: &aws_sdk_dynamodb::Client,
-        check: &str,
-        event_id: &str,
-        locked: Option<&str>,
-    ) -> Result<(), AwsError> {
-        ddb.delete_item()
-            .table_name(&self.table)
-            .key("id", s(event_key(check, event_id)))
+    pub async fn release(&self, locked: Option<&str>) -> Result<(), AwsError> {
+        self.ddb
+            .delete_item()
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("dynamodb:DeleteItem", &e))?;
         if let Some(arn) = locked {
-            ddb.update_item()
-                .table_name(&self.table)
-                .key("id", s(resource_key(check, arn)))
+            self.ddb
+                .update_item()
+                .table_name(self.table)
+                .key("id", s(resource_key(self.check, arn)))
                 .update_expression("REMOVE lockOwner, lockUntil")
                 .condition_expression("lockOwner = :me")
-                .expression_attribute_values(":me", s(event_id))
+                .expression_attribute_values(":me", s(self.event_id))
                 .send()
                 .await
                 .map_err(|e| AwsError::from_sdk("dynamodb:UpdateItem", &e))?;

@@ -1,0 +1,421 @@
+//! Finish: the finding, told when it is news (see [`decide::publication`]), and the outcome
+//! recorded in the ledger with the event's claim. A publish that fails after a change keeps
+//! the finding in the claim, so the retry tells it; without a change the claim is released
+//! and the retry judges again.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use super::act::{Acted, Part};
+use super::facts::Facts;
+use super::{base, HandlerError, Run};
+use crate::aws::AwsError;
+use crate::decide::{self, Judged, Publication};
+use crate::finding::{
+    Action, ActionKind, Finding, KeySummary, ProtectionSummary, Severity, Status,
+};
+use crate::intake::Trigger;
+use crate::ledger::{now_secs, FixRecord, Published, ResourceUpdate};
+use crate::notify;
+use crate::reactor::{Observed, Reactor};
+use crate::settings::Mode;
+
+/// What acting did, and what the ledger said about the event.
+pub(super) struct Outcome {
+    pub acted: Acted,
+    /// The event was handled before (the claim's summary): nothing is told twice.
+    pub already: Option<String>,
+    /// A run of this event died while fixing with this key: whatever it left is told now.
+    pub interrupted_fix: Option<String>,
+}
+
+/// The resource's state after this run (what a fix proved, else what was judged): what the
+/// ledger compares with the state last told.
+struct State {
+    status: Status,
+    fingerprint: String,
+}
+
+/// The finding of a run that judged the resource.
+pub(super) async fn judged<R: Reactor>(
+    run: &Run<'_>,
+    facts: &Facts,
+    observed: &Observed<R::State>,
+    judged: &[Judged],
+    outcome: Outcome,
+) -> Result<Finding, HandlerError> {
+    let Outcome {
+        acted,
+        already,
+        interrupted_fix,
+    } = outcome;
+    let (mut finding, state) = compose::<R>(run, facts, observed, judged, &acted);
+    if let Some(summary) = already {
+        finding.action = Action::none(Some(format!(
+            "this event was already handled ({summary}); nothing is done or published twice"
+        )));
+        return Ok(finding);
+    }
+    let publication = match interrupted_fix {
+        // Whatever the dead run did was never told.
+        Some(planned) => {
+            note_interrupted_fix(&mut finding, &planned);
+            Publication::Tell
+        }
+        None => decide::publication(
+            finding.action.kind,
+            state.status,
+            &state.fingerprint,
+            facts.mode,
+            facts.record.as_ref().filter(|_| run.entry.is_some()),
+            facts.account_settings.repeat_alert_hours,
+            now_secs(),
+        ),
+    };
+    let told = apply(publication, &mut finding);
+    let update = resource_update(run, facts, &finding, &acted, &state, told);
+    let changed = !acted.fixed.is_empty() || finding.action.kind == ActionKind::Failed;
+    let arn = observed.resource.arn.clone();
+    tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
+}
+
+/// The finding and the state it leaves. Settings that could not be used make it an ERROR:
+/// the account's rules (allowed keys and accounts, mode) are unknown, so no verdict stands.
+fn compose<R: Reactor>(
+    run: &Run<'_>,
+    facts: &Facts,
+    observed: &Observed<R::State>,
+    judged: &[Judged],
+    acted: &Acted,
+) -> (Finding, State) {
+    let (mut status, mut severity, mut reason) = decide::summarize(judged, R::NOUN);
+    let mut state = State {
+        status: decide::status_after_fix(judged, &acted.fixed),
+        fingerprint: String::new(),
+    };
+    state.fingerprint = decide::fingerprint(state.status, judged, &acted.fixed);
+    if let Some(error) = facts.settings_error() {
+        reason = format!(
+            "{error}. Until it is fixed nothing is remediated. As for {}: {reason}",
+            R::NOUN
+        );
+        (status, severity) = (Status::Error, Severity::High);
+        state = State {
+            status: Status::Error,
+            fingerprint: json!({"status": "ERROR", "settings": error.to_string(), "resource": state.fingerprint})
+                .to_string(),
+        };
+    }
+    let protections = summaries(judged, &acted.parts);
+    let finding = Finding {
+        status,
+        severity,
+        reason,
+        mode: Some(facts.mode),
+        key: protections.first().and_then(|p| p.key.clone()),
+        protections,
+        action: acted.action.clone(),
+        previous_status: facts
+            .record
+            .as_ref()
+            .and_then(|r| r.published.as_ref())
+            .map(|p| p.status),
+        ..base::<R>(run.call, &facts.at, Some(&observed.resource))
+    };
+    (finding, state)
+}
+
+fn summaries(judged: &[Judged], parts: &[Part]) -> Vec<ProtectionSummary> {
+    judged
+        .iter()
+        .zip(parts)
+        .map(|(j, part)| ProtectionSummary {
+            name: j.name.clone(),
+            key: j.evidence.as_ref().and_then(KeySummary::from_evidence),
+            verdict: j.verdict.status(),
+            severity: j.verdict.severity(),
+            reason: j.verdict.reason().to_owned(),
+            fixable: j.fixable.is_ok(),
+            action: part.action,
+            key_after: part.key_after.clone(),
+        })
+        .collect()
+}
+
+/// Puts the publication decision into the finding; returns whether it is told.
+fn apply(publication: Publication, finding: &mut Finding) -> bool {
+    match publication {
+        Publication::Tell => true,
+        Publication::Resolved(last) => {
+            finding.action.detail = Some(format!(
+                "Resolved: last reported {} (event {}); now every part is encrypted with an allowed customer-managed key",
+                last.status.as_str(),
+                last.event_id
+            ));
+            true
+        }
+        Publication::Quiet(None) => false,
+        Publication::Quiet(Some(why)) => {
+            // Nothing was told, so nothing happened to any part either.
+            finding.action.kind = ActionKind::None;
+            finding.action.detail = Some(match finding.action.detail.take() {
+                Some(detail) => format!("{why}. {detail}"),
+                None => why,
+            });
+            for p in &mut finding.protections {
+                if matches!(p.action, ActionKind::Alerted | ActionKind::WouldRemediate) {
+                    p.action = ActionKind::None;
+                }
+            }
+            false
+        }
+    }
+}
+
+/// What the resource's record learns from this run: the state told, the keys it is on, a
+/// fix (and who made it necessary), and the lock given back.
+fn resource_update(
+    run: &Run<'_>,
+    facts: &Facts,
+    finding: &Finding,
+    acted: &Acted,
+    state: &State,
+    told: bool,
+) -> ResourceUpdate {
+    let now = now_secs();
+    let key_arns: BTreeSet<String> = finding
+        .protections
+        .iter()
+        .filter_map(|p| p.key_after.as_ref().or(p.key.as_ref()))
+        .filter_map(|k| k.arn.clone())
+        .collect();
+    let fixes = (!acted.fixed.is_empty()).then(|| {
+        let mut fixes = facts.recent_fixes().to_vec();
+        fixes.push(FixRecord {
+            at: now,
+            event_id: run.call.event_id.clone(),
+            actor: run.call.actor.clone(),
+        });
+        fixes
+    });
+    ResourceUpdate {
+        published: told.then(|| Published {
+            status: state.status,
+            fingerprint: state.fingerprint.clone(),
+            at: now,
+            event_id: run.call.event_id.clone(),
+        }),
+        key_arns: (facts.record.as_ref().map(|r| &r.key_arns) != Some(&key_arns))
+            .then_some(key_arns),
+        fixes,
+        release_lock: acted.locked,
+    }
+}
+
+/// Publishes (when told) and records: the claim completes with the resource's new state.
+async fn tell_and_record(
+    run: &Run<'_>,
+    arn: Option<&str>,
+    finding: Finding,
+    told: bool,
+    changed: bool,
+    update: ResourceUpdate,
+    state: &State,
+) -> Result<Finding, HandlerError> {
+    let ctx = run.ctx;
+    if let (true, Some(topic)) = (told, &ctx.env.alert_topic_arn) {
+        if let Err(error) = notify::publish(&ctx.sns, topic, &finding).await {
+            let json = finding.to_json();
+            tracing::error!(finding = %json, %error, "publish failed");
+            if let Some(entry) = &run.entry {
+                let kept = if changed {
+                    let update = ResourceUpdate {
+                        published: None,
+                        ..update
+                    };
+                    let keep = json!({"finding": finding, "state": state.fingerprint, "status": state.status});
+                    entry.keep_unpublished(&keep.to_string(), arn, update).await
+                } else {
+                    entry.release(arn.filter(|_| update.release_lock)).await
+                };
+                if let Err(e) = kept {
+                    tracing::error!(error = %e, "could not record the unpublished finding");
+                }
+            }
+            return Err(HandlerError::Publish {
+                finding: json,
+                error,
+            });
+        }
+    }
+    if let Some(entry) = &run.entry {
+        let summary = format!(
+            "{} / {}",
+            finding.status.as_str(),
+            finding.action.kind.as_str()
+        );
+        if let Err(e) = entry.complete(&summary, arn, update).await {
+            tracing::warn!(error = %e, "could not record the outcome; a redelivery may be told again");
+        }
+    }
+    Ok(finding)
+}
+
+/// Publishes the finding a run kept when it could not publish after a fix, and completes.
+pub(super) async fn publish_kept(
+    run: &Run<'_>,
+    arn: Option<&str>,
+    kept: &str,
+) -> Result<Finding, HandlerError> {
+    let value: Value = serde_json::from_str(kept).unwrap_or(Value::Null);
+    let finding: Finding = match serde_json::from_value(value["finding"].clone()) {
+        Ok(finding) => finding,
+        Err(e) => {
+            return Err(HandlerError::Publish {
+                finding: kept.to_owned(),
+                error: format!("the kept finding is unreadable: {e}"),
+            })
+        }
+    };
+    let state = State {
+        status: serde_json::from_value(value["status"].clone()).unwrap_or(finding.status),
+        fingerprint: value["state"].as_str().unwrap_or_default().to_owned(),
+    };
+    let arn = arn
+        .map(str::to_owned)
+        .or_else(|| finding.resource.arn.clone());
+    let update = ResourceUpdate {
+        published: Some(Published {
+            status: state.status,
+            fingerprint: state.fingerprint.clone(),
+            at: now_secs(),
+            event_id: run.call.event_id.clone(),
+        }),
+        ..ResourceUpdate::default()
+    };
+    tell_and_record(run, arn.as_deref(), finding, true, true, update, &state).await
+}
+
+/// How a finding begins that reports what an interrupted earlier run of the same event left.
+const INTERRUPTED: &str = "An earlier run of this event was interrupted while fixing";
+
+/// An earlier run of this event died after it began writing a fix. Whatever it left is
+/// reported now; a part already on the key it was putting in place is reported as fixed.
+fn note_interrupted_fix(finding: &mut Finding, planned: &str) {
+    let now_on_planned: Vec<String> = finding
+        .protections
+        .iter()
+        .filter(|p| p.key.as_ref().and_then(|k| k.arn.as_deref()) == Some(planned))
+        .map(|p| p.name.clone())
+        .collect();
+    let prefix =
+        format!("{INTERRUPTED} (putting {planned} in place); this is what it left, read back now");
+    let detail = finding.action.detail.take().unwrap_or_default();
+    if finding.status == Status::Compliant && !now_on_planned.is_empty() {
+        finding.action.kind = ActionKind::Remediated;
+        finding.action.detail = Some(format!(
+            "{prefix}: {} now on {planned}. {detail}",
+            now_on_planned.join(", ")
+        ));
+    } else {
+        finding.action.detail = Some(format!("{prefix}. {detail}"));
+        if finding.action.kind == ActionKind::None && finding.status.is_problem() {
+            finding.action.kind = ActionKind::Alerted;
+        }
+    }
+}
+
+/// Why a resource was not judged.
+pub(super) enum Unjudged {
+    /// It no longer exists.
+    Gone,
+    /// It could not be read.
+    Unreadable(AwsError),
+}
+
+/// The finding of a run whose resource could not be judged: gone (IGNORED), or unreadable
+/// (ERROR, or a retry when the failure may pass).
+pub(super) async fn unjudged<R: Reactor>(
+    run: &Run<'_>,
+    trigger: &Trigger,
+    facts: &Facts,
+    why: Unjudged,
+) -> Result<Finding, HandlerError> {
+    let mut finding = match &why {
+        Unjudged::Gone => Finding {
+            status: Status::Ignored,
+            reason: format!(
+                "{} {} no longer exists in account {} ({}); nothing to check",
+                R::NOUN,
+                trigger.resource_id,
+                facts.at.account,
+                facts.at.region
+            ),
+            mode: Some(facts.mode),
+            ..base::<R>(run.call, &facts.at, None)
+        },
+        Unjudged::Unreadable(error) if error.retryable && facts.mode != Mode::Off => {
+            return Err(run.give_back(None, error.to_string()).await)
+        }
+        Unjudged::Unreadable(error) => {
+            let reason = match facts.settings_error() {
+                Some(s) => format!("{s}; also, {error}"),
+                None => format!(
+                    "could not read {} {}: {error}",
+                    R::NOUN,
+                    trigger.resource_id
+                ),
+            };
+            Finding {
+                status: Status::Error,
+                severity: Severity::High,
+                reason,
+                mode: Some(facts.mode),
+                action: match facts.mode {
+                    Mode::Off => Action::none(Some(
+                        "mode is off: nothing published or changed".to_owned(),
+                    )),
+                    _ => Action::new(
+                        ActionKind::Alerted,
+                        Some(
+                            "Check the function's permissions in that account, then re-run the check"
+                                .to_owned(),
+                        ),
+                    ),
+                },
+                ..base::<R>(run.call, &facts.at, None)
+            }
+        }
+    };
+    if trigger.resource_id.starts_with("arn:") {
+        finding.resource.arn = Some(trigger.resource_id.clone());
+    }
+    let state = State {
+        status: finding.status,
+        fingerprint: json!({"status": finding.status.as_str(), "reason": finding.reason})
+            .to_string(),
+    };
+    let publication = decide::publication(
+        finding.action.kind,
+        finding.status,
+        &state.fingerprint,
+        facts.mode,
+        facts.record.as_ref().filter(|_| run.entry.is_some()),
+        facts.account_settings.repeat_alert_hours,
+        now_secs(),
+    );
+    // "Resolved" is for a judged resource; a gone one is simply not told.
+    let told = !matches!(publication, Publication::Resolved(_)) && apply(publication, &mut finding);
+    let update = ResourceUpdate {
+        published: told.then(|| Published {
+            status: state.status,
+            fingerprint: state.fingerprint.clone(),
+            at: now_secs(),
+            event_id: run.call.event_id.clone(),
+        }),
+        ..ResourceUpdate::default()
+    };
+    let arn = finding.resource.arn.clone();
+    tell_and_record(run, arn.as_deref(), finding, told, false, update, &state).await
+}
