@@ -1,6 +1,7 @@
 """Cold and warm starts of a function binary, driven through a local Lambda Runtime API
 against the emulator. Prints time from exec to first Finding, warm event time, peak RSS,
-AWS calls per event and the binary's size. Run by tests/bench/bench.sh."""
+AWS calls per event and the binary's size. Run by tests/bench/bench.sh [RUNS] [--ledger]
+(or with --binary to measure another build of the function)."""
 
 import argparse
 import http.server
@@ -152,6 +153,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--ledger", action="store_true",
+                        help="give the function a ledger (STATE_TABLE), as infra/ deploys it")
     args = parser.parse_args()
 
     kms, sns, ssm = aws("kms"), aws("sns"), aws("ssm")
@@ -169,6 +172,13 @@ def main():
 
     env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME="guardrails", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", ALERT_TOPIC_ARN=topic, RUST_LOG="warn")
+    if args.ledger:
+        table = f"bench-ledger-{uuid.uuid4().hex[:8]}"
+        aws("dynamodb").create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        env["STATE_TABLE"] = table
 
     compliant = guardrail("bench-compliant", good)
     alerting = guardrail("bench-alert", disabled)
@@ -187,7 +197,8 @@ def main():
     print(f"one emulator call (boto3 DescribeKey, mean of 50): {round_trip:.1f} ms")
     size = os.path.getsize(args.binary)
     print(f"binary {args.binary}: {size / 1_048_576:.1f} MiB ({size:,} bytes)")
-    print(f"{args.runs} cold starts per scenario; each process then gets a second event (warm).")
+    print(f"{args.runs} cold starts per scenario; each process then gets a second event (warm); "
+          f"ledger {'on (STATE_TABLE)' if args.ledger else 'off'}.")
     print("init = exec until the function first asks the Runtime API for an event.\n")
     print(f"{'scenario':24} {'cold: exec->Finding ms':>24} {'init ms':>8} {'warm ms':>8} {'peak RSS MiB':>13}  calls cold | warm")
     print(f"{'':24} {'median   p90    max':>24} {'median':>8} {'median':>8} {'max':>13}")
