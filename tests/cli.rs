@@ -4,9 +4,12 @@
 
 use std::process::{Command, Output};
 
+use bedrock_cmk_guard::clients::Env;
 use bedrock_cmk_guard::finding::{ActionKind, Finding, Status};
+use bedrock_cmk_guard::pipeline::{handle, Options};
 use bedrock_cmk_guard::settings::Mode;
 use cmk_guard_tests::{event, target_dir, Account, REGION};
+use guardrails::Guardrails;
 use serde_json::json;
 
 fn cmk_guard(account: &Account, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
@@ -219,4 +222,40 @@ async fn force_applies_the_suggested_fix_to_an_event_the_ledger_already_saw() {
         fixed.action
     );
     assert_eq!(a.draft(&id).await.kms_key_arn(), Some(key.as_str()));
+}
+
+/// Trying the CLI against the real ledger, without a topic, prints only: the deployed
+/// function must still tell the problem, not take it as told.
+#[tokio::test]
+async fn a_local_run_without_a_topic_never_silences_the_deployed_function() {
+    let a = Account::new("cli-no-topic").await;
+    let table = a.state_table().await;
+    let (_, arn) = a.guardrail("cli-no-topic", None).await;
+    let file = write(
+        "no-topic.json",
+        &event("CreateGuardrail.json", &a.id, &arn).to_string(),
+    );
+    let out = cmk_guard(
+        &a,
+        &["check", "--event", file.to_str().unwrap()],
+        &[("STATE_TABLE", table.as_str())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (topic, queue) = a.alert_topic().await;
+    let ctx = a.context(Env {
+        alert_topic_arn: Some(topic),
+        state_table: Some(table),
+        ..Env::default()
+    });
+    let update = event("UpdateGuardrail.json", &a.id, &arn);
+    let f = handle(&Guardrails::new(), &ctx, &update, &Options::default())
+        .await
+        .unwrap();
+    assert_eq!(f.action.kind, ActionKind::Alerted, "{:?}", f.action);
+    assert_eq!(a.drain(&queue).await.len(), 1);
 }

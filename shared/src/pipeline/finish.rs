@@ -224,6 +224,12 @@ async fn tell_and_record(
     state: &State,
 ) -> Result<Finding, HandlerError> {
     let ctx = run.ctx;
+    // Without a topic (the CLI, printing only) nothing reached anybody: the ledger must not
+    // record it as told, or the deployed function would keep quiet about it.
+    let mut update = update;
+    if ctx.env.alert_topic_arn.is_none() {
+        update.published = None;
+    }
     if let (true, Some(topic)) = (told, &ctx.env.alert_topic_arn) {
         if let Err(error) = notify::publish(&ctx.sns, topic, &finding).await {
             let json = finding.to_json();
