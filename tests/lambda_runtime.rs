@@ -30,6 +30,15 @@ fn invoke(port: u16, payload: &std::path::Path) -> std::process::Output {
         .expect("cargo-lambda on PATH (tests/run-all.sh installs it)")
 }
 
+/// Everything the invocation printed, answer and errors.
+fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 #[tokio::test]
 async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
     let account = Account::new("lambda-runtime").await;
@@ -112,11 +121,7 @@ async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
     )
     .unwrap();
     let out = invoke(port, &bad);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = printed(&out);
     assert!(
         !out.status.success(),
         "a bad event must fail the invocation: {said}"
@@ -137,11 +142,7 @@ async fn the_function_binary_returns_the_finding_and_rejects_bad_input() {
     )
     .unwrap();
     let out = invoke(port, &bare);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = printed(&out);
     assert!(!out.status.success(), "a bare record must fail: {said}");
     assert!(
         said.contains("BadEvent") && said.contains("bare CloudTrail record"),

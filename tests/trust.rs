@@ -58,6 +58,14 @@ async fn set_key(a: &Account, id: &str, key: &str) {
         .unwrap();
 }
 
+/// The event went back to the Lambda error path (to be retried), saying why.
+async fn expect_retry(w: &World, e: &serde_json::Value, why: &str) {
+    match w.try_run(e).await {
+        Err(HandlerError::Retry { reason, .. }) => assert!(reason.contains(why), "{reason}"),
+        other => panic!("expected a retry ({why}), got {other:?}"),
+    }
+}
+
 fn count(calls: &[String], suffix: &str) -> usize {
     calls.iter().filter(|c| c.ends_with(suffix)).count()
 }
@@ -507,29 +515,29 @@ async fn a_tug_of_war_stops_at_the_fix_budget_and_names_who_keeps_undoing_the_fi
 async fn keys_that_cannot_encrypt_or_have_no_material_are_never_put_in_place() {
     let a = Account::new("unusable-keys").await;
     use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
-    let rsa = a
-        .kms
-        .create_key()
-        .key_spec(KeySpec::Rsa2048)
-        .key_usage(KeyUsageType::EncryptDecrypt)
-        .send()
-        .await
-        .unwrap();
-    let hmac = a
-        .kms
-        .create_key()
-        .key_spec(KeySpec::Hmac256)
-        .key_usage(KeyUsageType::GenerateVerifyMac)
-        .send()
-        .await
-        .unwrap();
-    let external = a
-        .kms
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .unwrap();
+    let key = |spec, usage, origin| {
+        a.kms
+            .create_key()
+            .set_key_spec(spec)
+            .set_key_usage(usage)
+            .set_origin(origin)
+            .send()
+    };
+    let rsa = key(
+        Some(KeySpec::Rsa2048),
+        Some(KeyUsageType::EncryptDecrypt),
+        None,
+    )
+    .await
+    .unwrap();
+    let hmac = key(
+        Some(KeySpec::Hmac256),
+        Some(KeyUsageType::GenerateVerifyMac),
+        None,
+    )
+    .await
+    .unwrap();
+    let external = key(None, None, Some(OriginType::External)).await.unwrap();
     let w = World::new_in(a, None).await;
     let a = &w.account;
     let (id, arn) = a.guardrail("unfixable", None).await;
@@ -718,12 +726,7 @@ async fn a_throttled_read_goes_back_to_be_retried_and_the_retry_decides() {
     let (_, arn) = a.guardrail("busy-api", None).await;
     let e = event("CreateGuardrail.json", &a.id, &arn);
     a.emulate(json!({"faults": [{"operation": "bedrock:GetGuardrail", "code": "ThrottlingException", "count": 1}]}));
-    match w.try_run(&e).await {
-        Err(HandlerError::Retry { reason, .. }) => {
-            assert!(reason.contains("ThrottlingException"), "{reason}")
-        }
-        other => panic!("expected a retry, got {other:?}"),
-    }
+    expect_retry(&w, &e, "ThrottlingException").await;
     assert!(
         w.messages().await.is_empty(),
         "nothing is told before it is decided"
@@ -744,18 +747,10 @@ async fn a_guardrail_still_changing_or_a_conflicting_write_is_retried_not_failed
     a.emulate(json!({"guardrailTransitionSeconds": 1.0}));
     let (id, arn) = a.guardrail("creating", None).await;
     let e = event("CreateGuardrail.json", &a.id, &arn);
-    match w.try_run(&e).await {
-        Err(HandlerError::Retry { reason, .. }) => assert!(reason.contains("CREATING"), "{reason}"),
-        other => panic!("expected a retry while CREATING, got {other:?}"),
-    }
+    expect_retry(&w, &e, "CREATING").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     a.emulate(json!({"guardrailTransitionSeconds": 0, "faults": [{"operation": "bedrock:UpdateGuardrail", "code": "ConflictException", "count": 1}]}));
-    match w.try_run(&e).await {
-        Err(HandlerError::Retry { reason, .. }) => {
-            assert!(reason.contains("ConflictException"), "{reason}")
-        }
-        other => panic!("expected a retry on ConflictException, got {other:?}"),
-    }
+    expect_retry(&w, &e, "ConflictException").await;
     assert!(w.messages().await.is_empty());
     // Claim and lock were both given back: the next event about it (here another one, which
     // a lock left behind would turn away) fixes it.
