@@ -214,11 +214,8 @@ async fn a_fix_whose_report_failed_is_reported_by_the_retry() {
 
 #[tokio::test]
 async fn a_run_that_dies_mid_fix_does_not_block_its_retry_which_reports_the_fix() {
-    let w = World::with_ledger("crash", None).await;
+    let (w, key) = World::remediating("crash").await;
     let a = &w.account;
-    let key = a.cmk(None).await;
-    a.put_settings(SETTINGS, &remediate_with(&key).to_string())
-        .await;
     let (id, arn) = a.guardrail("crashing", None).await;
     // Updates take 2 s to settle: the run dies while it waits for READY.
     a.emulate(json!({"guardrailTransitionSeconds": 2.0}));
@@ -275,11 +272,8 @@ async fn a_run_that_dies_mid_fix_does_not_block_its_retry_which_reports_the_fix(
 
 #[tokio::test]
 async fn published_versions_are_judged_and_a_partial_fix_says_what_is_still_open() {
-    let w = World::with_ledger("versions", None).await;
+    let (w, key) = World::remediating("versions").await;
     let a = &w.account;
-    let key = a.cmk(None).await;
-    a.put_settings(SETTINGS, &remediate_with(&key).to_string())
-        .await;
     let (id, arn) = a.guardrail("versioned", None).await;
     assert_eq!(a.publish_version(&id).await, "1");
 
@@ -739,11 +733,8 @@ async fn a_throttled_read_goes_back_to_be_retried_and_the_retry_decides() {
 
 #[tokio::test]
 async fn a_guardrail_still_changing_or_a_conflicting_write_is_retried_not_failed() {
-    let w = World::with_ledger("conflict", None).await;
+    let (w, key) = World::remediating("conflict").await;
     let a = &w.account;
-    let key = a.cmk(None).await;
-    a.put_settings(SETTINGS, &remediate_with(&key).to_string())
-        .await;
     a.emulate(json!({"guardrailTransitionSeconds": 1.0}));
     let (id, arn) = a.guardrail("creating", None).await;
     let e = event("CreateGuardrail.json", &a.id, &arn);
@@ -802,11 +793,8 @@ async fn another_accounts_guardrail_without_a_member_role_is_an_error_not_ignore
 /// The event claim is per check: another reactor sharing the table never skips this event.
 #[tokio::test]
 async fn a_redelivered_event_is_fixed_and_told_once() {
-    let w = World::with_ledger("redelivered", None).await;
+    let (w, key) = World::remediating("redelivered").await;
     let a = &w.account;
-    let key = a.cmk(None).await;
-    a.put_settings(SETTINGS, &remediate_with(&key).to_string())
-        .await;
     let (_, arn) = a.guardrail("twice", None).await;
     let e = event("CreateGuardrail.json", &a.id, &arn);
     let first = w.run(&e).await;

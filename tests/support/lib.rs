@@ -707,6 +707,16 @@ impl World {
         w
     }
 
+    /// A world with a ledger that remediates with a CMK of its own; returns the key's ARN too.
+    pub async fn remediating(test: &str) -> (World, String) {
+        let w = World::with_ledger(test, None).await;
+        let key = w.account.cmk(None).await;
+        w.account
+            .put_settings(SETTINGS, &remediate_with(&key).to_string())
+            .await;
+        (w, key)
+    }
+
     /// A cold start: a fresh context (settings, keys and scopes read anew).
     pub async fn run(&self, event: &Value) -> Finding {
         self.try_run(event).await.unwrap()
