@@ -266,6 +266,25 @@ async fn a_run_that_dies_mid_fix_does_not_block_its_retry_which_reports_the_fix(
     let messages = w.messages().await;
     assert_eq!(messages.len(), 1, "the fix is reported exactly once");
     assert_eq!(count(&a.calls(), "UpdateGuardrail"), 1);
+    // ... and counts for the fix budget like any other.
+    let record = a
+        .dynamodb
+        .get_item()
+        .table_name(w.env.state_table.as_deref().unwrap())
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "resource#bedrock-guardrail-cmk#{arn}"
+            )),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fixes = record.item().unwrap()["fixes"].as_s().unwrap().clone();
+    assert!(
+        fixes.contains(e["detail"]["eventID"].as_str().unwrap()),
+        "{fixes}"
+    );
 }
 
 // ------------------------------------------------------------- 4. "fixed" claiming too much

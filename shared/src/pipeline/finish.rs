@@ -190,7 +190,8 @@ fn resource_update(
         .filter_map(|p| p.key_after.as_ref().or(p.key.as_ref()))
         .filter_map(|k| k.arn.clone())
         .collect();
-    let fixes = (!acted.fixed.is_empty()).then(|| {
+    // A proven fix, or one an interrupted run of this event made: both count for the budget.
+    let fixes = (finding.action.kind == ActionKind::Remediated).then(|| {
         let mut fixes = facts.recent_fixes().to_vec();
         fixes.push(FixRecord {
             at: now,
