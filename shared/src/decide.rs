@@ -6,6 +6,8 @@
 //! - [`decide`]: the plan the account's mode allows (nothing, alert, fix, dry-run, retry);
 //! - [`publication`]: whether the finding is news, given what was last published.
 
+use std::collections::BTreeMap;
+
 use crate::finding::{ActionKind, Severity, Status};
 use crate::keys::{KeyEvidence, KeyInfo};
 use crate::ledger::{FixRecord, Published, ResourceRecord};
@@ -17,6 +19,8 @@ use crate::verdict::{judge_key, Location, Verdict};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judged {
     pub name: String,
+    /// The kind of part (`bedrock`, `logs`, `s3`): which remediation key it takes.
+    pub kind: &'static str,
     /// The key evidence; `None` when the part could not be read.
     pub evidence: Option<KeyEvidence>,
     pub verdict: Verdict,
@@ -61,9 +65,17 @@ pub fn judge(
                     },
                     false,
                 ),
+                (Subject::Unprotected { problem, reason }, _) => (
+                    Verdict::NonCompliant {
+                        problem: *problem,
+                        reason: reason.clone(),
+                    },
+                    false,
+                ),
             };
             Judged {
                 name: p.name.clone(),
+                kind: p.kind,
                 evidence: evidence.clone(),
                 verdict,
                 fixable: match &p.no_fix {
@@ -130,10 +142,11 @@ pub enum Plan {
     /// Tell a person; `why_no_fix` says why the guard does not fix it itself (remediate and
     /// dry-run modes).
     Alert { why_no_fix: Option<String> },
-    /// Put `key` on the parts named (indexes into the judged list); the others need a person.
+    /// Put each key on its part (indexes into the judged list); `manual` says, for every
+    /// other failing part, why it needs a person.
     Fix {
-        key: Box<KeyInfo>,
-        parts: Vec<usize>,
+        fixes: Vec<(usize, Box<KeyInfo>)>,
+        manual: Vec<(usize, String)>,
         dry_run: bool,
     },
     /// Nothing is decided yet: the evidence is missing for a reason that may pass. The event
@@ -150,8 +163,12 @@ pub struct Case<'a> {
     /// A settings document that could not be used: never fix on it.
     pub settings_error: Option<&'a SettingsError>,
     pub at: &'a Location,
-    /// The remediation key's evidence, when the mode may fix and the settings name one.
-    pub remediation: Option<&'a KeyEvidence>,
+    /// Per kind of part: the evidence about the remediation key the settings name for it
+    /// (read only when the mode may fix).
+    pub remediation: &'a BTreeMap<&'static str, KeyEvidence>,
+    /// Per part (index): whether the service that uses it can use its remediation key.
+    /// Absent: nothing to check.
+    pub preflight: &'a BTreeMap<usize, Result<(), String>>,
     /// The resource is in the middle of a change (says what).
     pub busy: Option<&'a str>,
     /// Fixes of this resource in the budget window (from the ledger).
@@ -179,24 +196,17 @@ pub fn decide(case: &Case) -> Plan {
     if !matches!(case.mode, Mode::Remediate | Mode::DryRun) {
         return alert(None);
     }
-    // Only a proven problem is fixed: an unverified part stays for a person to look at.
-    let (fixable, manual): (Vec<usize>, Vec<usize>) = failing.iter().partition(|&&i| {
-        matches!(case.judged[i].verdict, Verdict::NonCompliant { .. })
-            && case.judged[i].fixable.is_ok()
-    });
-    if fixable.is_empty() {
-        let why = manual
-            .iter()
-            .map(|&i| {
-                let j = &case.judged[i];
-                match &j.fixable {
-                    Err(why) => format!("{}: {why}", j.name),
-                    Ok(()) => format!("{}: {}", j.name, j.verdict.reason()),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return alert(Some(format!("No automatic fix. {why}")));
+    let (mut fixes, mut manual) = (Vec::new(), Vec::new());
+    for i in failing {
+        match part_plan(case, i) {
+            PartPlan::Fix(key) => fixes.push((i, key)),
+            PartPlan::Manual(why) => manual.push((i, why)),
+            PartPlan::Retry(why) => return Plan::Retry(why),
+        }
+    }
+    if fixes.is_empty() {
+        let why: Vec<&str> = manual.iter().map(|(_, why)| why.as_str()).collect();
+        return alert(Some(format!("No automatic fix. {}", why.join("; "))));
     }
     let dry_run = case.mode == Mode::DryRun;
     if let Some(busy) = case.busy.filter(|_| !dry_run) {
@@ -205,22 +215,48 @@ pub fn decide(case: &Case) -> Plan {
     if case.recent_fixes.len() >= case.settings.max_fixes_per_day as usize {
         return alert(Some(budget_spent(case.recent_fixes, case.settings)));
     }
-    let Some(evidence) = case.remediation else {
-        return alert(Some(format!(
-            "No automatic fix: the settings name no remediationKeys entry for {}",
-            case.at.region
-        )));
+    Plan::Fix {
+        fixes,
+        manual,
+        dry_run,
+    }
+}
+
+/// What one failing part gets.
+enum PartPlan {
+    Fix(Box<KeyInfo>),
+    /// A person fixes it; why, naming the part.
+    Manual(String),
+    Retry(String),
+}
+
+fn part_plan(case: &Case, i: usize) -> PartPlan {
+    let j = &case.judged[i];
+    let manual = |why: &str| PartPlan::Manual(format!("{}: {why}", j.name));
+    // Only a proven problem is fixed: an unverified part stays for a person to look at.
+    if !matches!(j.verdict, Verdict::NonCompliant { .. }) {
+        return manual(j.verdict.reason());
+    }
+    if let Err(why) = &j.fixable {
+        return manual(why);
+    }
+    let Some(evidence) = case.remediation.get(j.kind) else {
+        return manual(&format!(
+            "the settings name no remediationKeys entry for {} ({} parts)",
+            case.at.region, j.kind
+        ));
     };
     // The key the guard would put in place must pass the same check.
     match (
         judge_key(evidence, case.settings, case.at, "the remediation key"),
         evidence,
     ) {
-        (Verdict::Compliant { .. }, KeyEvidence::Described { info, .. }) => Plan::Fix {
-            key: Box::new(info.clone()),
-            parts: fixable,
-            dry_run,
-        },
+        (Verdict::Compliant { .. }, KeyEvidence::Described { info, .. }) => {
+            match case.preflight.get(&i) {
+                Some(Err(why)) => manual(why),
+                _ => PartPlan::Fix(Box::new(info.clone())),
+            }
+        }
         (
             _,
             KeyEvidence::Unverified {
@@ -228,10 +264,10 @@ pub fn decide(case: &Case) -> Plan {
                 error,
                 ..
             },
-        ) => Plan::Retry(format!(
+        ) => PartPlan::Retry(format!(
             "the remediation key could not be verified: {error}"
         )),
-        (verdict, _) => alert(Some(format!("No automatic fix: {}", verdict.reason()))),
+        (verdict, _) => manual(verdict.reason()),
     }
 }
 

@@ -94,16 +94,37 @@ pub struct Call {
     pub actor: String,
 }
 
-/// A call this reactor must check: it succeeded and names a resource.
+/// What an event's record names, as [`EventSpec::names`] says where to find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// The resource the reactor judges: its id or ARN.
+    Resource(String),
+    /// A part of that resource (a log group, a bucket): its kind and name as the record gives
+    /// it. The reactor judges the resource the part belongs to, if it belongs to one.
+    Part { kind: &'static str, id: String },
+    /// Nothing: the resource is the account's one in the Region (a logging configuration).
+    Account,
+}
+
+/// A call this reactor must check: it succeeded and names what it changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trigger {
     pub call: Call,
-    /// Resource id or ARN, taken from the first [`EventSpec::resource_paths`] that holds one.
-    pub resource_id: String,
+    pub named: Named,
     /// The key the caller asked for, if the record shows one. Never evidence: the verdict
     /// uses the key the resource's own API reports. It only lets DescribeKey start at once,
     /// concurrently with the re-read, instead of one round trip later.
     pub key_hint: Option<KeyRef>,
+}
+
+impl Trigger {
+    /// The id or ARN of the resource, when the record names the resource itself.
+    pub fn resource_id(&self) -> Option<&str> {
+        match &self.named {
+            Named::Resource(id) => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// What intake decided.
@@ -117,15 +138,38 @@ pub enum Intake {
     },
 }
 
-/// One CloudTrail event a reactor handles, and where its resource id is.
+/// One CloudTrail event a reactor handles, and what its record names.
 #[derive(Debug, Clone, Copy)]
 pub struct EventSpec {
     pub event_source: &'static str,
     pub event_name: &'static str,
-    /// JSON pointers into the CloudTrail record, tried in order.
-    pub resource_paths: &'static [&'static str],
+    pub names: Names,
     /// Where the record may name the KMS key the caller asked for (a prefetch hint only).
     pub key_hint_paths: &'static [&'static str],
+}
+
+/// Where an event's record names what it changed: JSON pointers into the record, tried in
+/// order (hidden or empty values are skipped).
+#[derive(Debug, Clone, Copy)]
+pub enum Names {
+    /// The resource itself.
+    Resource(&'static [&'static str]),
+    /// A part of a resource, of this kind (`logs` for a log group, `s3` for a bucket).
+    Part {
+        kind: &'static str,
+        paths: &'static [&'static str],
+    },
+    /// Nothing: the account's one resource of its kind in the Region.
+    Account,
+}
+
+impl Names {
+    fn paths(&self) -> &'static [&'static str] {
+        match self {
+            Names::Resource(paths) | Names::Part { paths, .. } => paths,
+            Names::Account => &[],
+        }
+    }
 }
 
 /// Parses an event for a reactor that handles `specs`.
@@ -214,16 +258,26 @@ pub fn parse(event: &Value, specs: &[EventSpec], rule: Envelope) -> Result<Intak
         return Ok(Intake::Ignored { call, reason });
     }
 
-    let resource_id = spec
-        .resource_paths
-        .iter()
-        .filter_map(|p| record_value.pointer(p).and_then(Value::as_str))
-        .find(|v| !v.is_empty() && *v != HIDDEN)
-        .map(str::to_owned)
-        .ok_or_else(|| IntakeError::NoResource {
-            event_name: call.event_name.clone(),
-            paths: spec.resource_paths.join(", "),
-        })?;
+    let named_id = || {
+        spec.names
+            .paths()
+            .iter()
+            .filter_map(|p| record_value.pointer(p).and_then(Value::as_str))
+            .find(|v| !v.is_empty() && *v != HIDDEN)
+            .map(str::to_owned)
+            .ok_or_else(|| IntakeError::NoResource {
+                event_name: call.event_name.clone(),
+                paths: spec.names.paths().join(", "),
+            })
+    };
+    let named = match spec.names {
+        Names::Resource(_) => Named::Resource(named_id()?),
+        Names::Part { kind, .. } => Named::Part {
+            kind,
+            id: named_id()?,
+        },
+        Names::Account => Named::Account,
+    };
 
     let key_hint = spec
         .key_hint_paths
@@ -233,7 +287,7 @@ pub fn parse(event: &Value, specs: &[EventSpec], rule: Envelope) -> Result<Intak
 
     Ok(Intake::Check(Trigger {
         call,
-        resource_id,
+        named,
         key_hint,
     }))
 }

@@ -24,4 +24,5 @@ pub mod verdict;
 pub use aws::AwsError;
 pub use clients::{Context, Scope};
 pub use finding::Finding;
-pub use reactor::{EventSpec, FixError, Fixed, Observed, Protection, Reactor, Subject};
+pub use intake::Named;
+pub use reactor::{EventSpec, Fix, FixError, Names, Observed, Protection, Reactor, Subject};

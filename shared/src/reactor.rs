@@ -9,11 +9,11 @@ use tokio::time::Instant;
 use crate::aws::AwsError;
 use crate::clients::Scope;
 use crate::finding::Resource;
-use crate::intake::{EventSpec as IntakeEventSpec, Trigger};
+use crate::intake::{EventSpec as IntakeEventSpec, Named, Trigger};
 use crate::keys::{KeyInfo, KeyRef};
-use crate::verdict::Location;
+use crate::verdict::{KeyProblem, Location};
 
-pub use crate::intake::EventSpec;
+pub use crate::intake::{EventSpec, Names};
 
 /// A resource as it is now, read from its own API (never from the event).
 #[derive(Debug, Clone)]
@@ -32,10 +32,17 @@ pub struct Observed<S> {
 /// destination, a job's output model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Protection {
-    /// Short name in findings: `DRAFT`, `version 3`.
+    /// Short name in findings: `DRAFT`, `version 3`, `log group /aws/bedrock/invocations`.
     pub name: String,
     /// How reasons name it: "the guardrail's DRAFT".
     pub noun: String,
+    /// What kind of thing it is: `bedrock` (a Bedrock resource's own key), `logs` (a log
+    /// group), `s3` (a bucket). `remediationKeys` may name a key per kind, and an event that
+    /// names a part names it by kind.
+    pub kind: &'static str,
+    /// The AWS resource this part is, when it is one of its own (a log group's or a bucket's
+    /// name): events about it reach the resource it belongs to.
+    pub resource: Option<String>,
     pub subject: Subject,
     /// Why no automatic fix can change this part (a published version is immutable; the
     /// answer held members the fix would lose), if that is so.
@@ -47,6 +54,10 @@ pub struct Protection {
 pub enum Subject {
     /// Encrypted with this key; `None` means a key AWS owns.
     Key(Option<KeyRef>),
+    /// Not protected by a customer-managed key, and no key to describe says more: SSE-S3,
+    /// SSE-KMS with the AWS-managed key, no encryption rule, a destination that does not
+    /// exist, logging switched off. NON_COMPLIANT for `reason`.
+    Unprotected { problem: KeyProblem, reason: String },
     /// The part could not be read: nothing can be concluded about it.
     Unreadable(AwsError),
 }
@@ -55,25 +66,16 @@ impl Protection {
     pub fn key(&self) -> Option<&KeyRef> {
         match &self.subject {
             Subject::Key(key) => key.as_ref(),
-            Subject::Unreadable(_) => None,
+            _ => None,
         }
     }
 }
 
-/// What a proven fix did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fixed {
-    /// The calls made and what the read-back proved, in words.
-    pub detail: String,
-    /// The names of the protections now proven on the new key.
-    pub parts: Vec<String>,
-}
-
-/// Why a fix did not happen or was not proven.
+/// Why a fix of one part did not happen or was not proven.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FixError {
-    /// Nothing was written: the resource changed after it was judged. The event of that
-    /// change is handled on its own.
+    /// Nothing was written: the part changed after it was judged. The event of that change
+    /// is handled on its own.
     #[error("{0}")]
     Changed(String),
     /// Nothing was written, and trying again later may work (throttled, busy, 5xx).
@@ -85,6 +87,14 @@ pub enum FixError {
     /// The write was attempted; the read-back did not prove the fix (or proved damage).
     #[error("{error}")]
     Failed { error: String },
+}
+
+/// One part to fix, and the key to put on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Fix<'a> {
+    /// Index into the observed resource's protections.
+    pub part: usize,
+    pub key: &'a KeyInfo,
 }
 
 pub trait Reactor: Send + Sync {
@@ -110,12 +120,14 @@ pub trait Reactor: Send + Sync {
         }
     }
 
-    /// The resource's ARN when the event's identifier is enough to know it, so that its
-    /// ledger record is read beside the resource. Default: the identifier, if it is an ARN.
-    fn resource_arn(&self, resource_id: &str, _at: &Location) -> Option<String> {
-        resource_id
-            .starts_with("arn:")
-            .then(|| resource_id.to_owned())
+    /// The resource's ARN (or the guard's stable identifier for it) when the event alone is
+    /// enough to know it, so that its ledger record is read beside the resource. Default: the
+    /// named id, if it is an ARN.
+    fn resource_arn(&self, named: &Named, _at: &Location) -> Option<String> {
+        match named {
+            Named::Resource(id) if id.starts_with("arn:") => Some(id.clone()),
+            _ => None,
+        }
     }
 
     /// Reads the resource and every part of it that is encrypted. `Ok(None)`: it no longer
@@ -124,23 +136,43 @@ pub trait Reactor: Send + Sync {
     fn gather(
         &self,
         scope: &Scope,
-        resource_id: &str,
+        named: &Named,
     ) -> impl Future<Output = Result<Option<Observed<Self::State>>, AwsError>> + Send;
 
-    /// What `remediate` would do with `key`, in words (dry-run says exactly this).
-    fn describe_fix(&self, observed: &Observed<Self::State>, key: &KeyInfo) -> String;
+    /// Whether `protection` is the part an event names (by kind and id as the record gives
+    /// it). Default: the same kind and resource name.
+    fn is_part(&self, protection: &Protection, kind: &str, id: &str) -> bool {
+        protection.kind == kind && protection.resource.as_deref() == Some(id)
+    }
+
+    /// What `remediate` would do, in words (dry-run says exactly this).
+    fn describe_fix(&self, observed: &Observed<Self::State>, fixes: &[Fix<'_>]) -> String;
 
     /// What a person does for the named parts, as short numbered steps (console, CLI).
     fn manual_steps(&self, observed: &Observed<Self::State>, parts: &[&Protection]) -> Vec<String>;
 
-    /// Puts `key` on every fixable part: re-reads first and writes nothing if the resource
+    /// Before a fix: whether the service that uses the part can use `key` at all (a key
+    /// policy that does not let CloudWatch Logs or Bedrock use the key would break delivery).
+    /// `Err` says why not, and what a person must change. Default: nothing to check.
+    fn preflight(
+        &self,
+        _scope: &Scope,
+        _observed: &Observed<Self::State>,
+        _part: usize,
+        _key: &KeyInfo,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Puts each fix's key on its part: re-reads first and writes nothing to a part that
     /// changed since `observed`, writes back only what it re-read, then reads back and proves
     /// that nothing but the key (and server-managed fields) changed — within `deadline`.
+    /// One result per fix, in order: what was done, in words, or why not.
     fn remediate(
         &self,
         scope: &Scope,
         observed: &Observed<Self::State>,
-        key: &KeyInfo,
+        fixes: &[Fix<'_>],
         deadline: Instant,
-    ) -> impl Future<Output = Result<Fixed, FixError>> + Send;
+    ) -> impl Future<Output = Vec<Result<String, FixError>>> + Send;
 }

@@ -86,8 +86,8 @@ struct Overrides {
     allowed_keys: Option<Vec<String>>,
     /// Accounts whose keys may protect this account's resources (besides its own).
     allowed_key_accounts: Option<Vec<String>>,
-    /// Region -> the CMK that remediation puts in place.
-    remediation_keys: Option<BTreeMap<String, String>>,
+    /// Region -> the CMK that remediation puts in place, or a CMK per kind of part.
+    remediation_keys: Option<BTreeMap<String, serde_json::Value>>,
     /// Hours before the same unresolved problem is reported again.
     repeat_alert_hours: Option<f64>,
     /// Automatic fixes per resource in 24 hours before the guard stops and asks a person.
@@ -101,7 +101,7 @@ pub struct AccountSettings {
     /// Empty: any CMK in good standing passes.
     pub allowed_keys: Vec<KeyRef>,
     pub allowed_key_accounts: Vec<String>,
-    pub remediation_keys: BTreeMap<String, KeyRef>,
+    pub remediation_keys: BTreeMap<String, RemediationKeys>,
     pub repeat_alert_hours: f64,
     pub max_fixes_per_day: u32,
 }
@@ -109,6 +109,61 @@ pub struct AccountSettings {
 impl AccountSettings {
     pub const DEFAULT_REPEAT_ALERT_HOURS: f64 = 24.0;
     pub const DEFAULT_MAX_FIXES_PER_DAY: u32 = 3;
+
+    /// The key remediation puts on a part of this kind in this Region, if the settings name
+    /// one.
+    pub fn remediation_key(&self, region: &str, kind: &str) -> Option<&KeyRef> {
+        match self.remediation_keys.get(region)? {
+            RemediationKeys::One(key) => Some(key),
+            RemediationKeys::PerKind(keys) => keys.get(kind),
+        }
+    }
+}
+
+/// The kinds of part a Region's remediation keys may be split by: a Bedrock resource's own
+/// key, a log group's, a bucket's.
+pub const KEY_KINDS: &[&str] = &["bedrock", "logs", "s3"];
+
+/// One Region's remediation keys: one for everything, or one per kind of part (a team may
+/// keep one key for logs and another for buckets).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemediationKeys {
+    One(KeyRef),
+    PerKind(BTreeMap<String, KeyRef>),
+}
+
+impl RemediationKeys {
+    /// `"arn..."` or `{"logs": "arn...", "s3": "arn..."}`.
+    fn parse(region: &str, value: &serde_json::Value) -> Result<Self, String> {
+        let key = |at: String, v: &serde_json::Value| {
+            let text = v
+                .as_str()
+                .ok_or_else(|| format!("{at}: expected a key (a string), got {v}"))?;
+            KeyRef::parse(text).map_err(|e| format!("{at}: {e}"))
+        };
+        let at = format!("remediationKeys.{region}");
+        match value {
+            serde_json::Value::Object(kinds) => {
+                if kinds.is_empty() {
+                    return Err(format!(
+                        "{at}: an empty map names no key; leave the Region out instead"
+                    ));
+                }
+                let mut keys = BTreeMap::new();
+                for (kind, v) in kinds {
+                    if !KEY_KINDS.contains(&kind.as_str()) {
+                        return Err(format!(
+                            "{at}: unknown kind {kind:?}; expected one of {}",
+                            KEY_KINDS.join(", ")
+                        ));
+                    }
+                    keys.insert(kind.clone(), key(format!("{at}.{kind}"), v)?);
+                }
+                Ok(RemediationKeys::PerKind(keys))
+            }
+            other => Ok(RemediationKeys::One(key(at, other)?)),
+        }
+    }
 }
 
 impl Default for AccountSettings {
@@ -214,10 +269,7 @@ fn apply(base: &AccountSettings, o: &Overrides) -> Result<AccountSettings, Strin
     if let Some(keys) = &o.remediation_keys {
         merged.remediation_keys = keys
             .iter()
-            .map(|(region, k)| {
-                let key = KeyRef::parse(k).map_err(|e| format!("remediationKeys.{region}: {e}"))?;
-                Ok((region.clone(), key))
-            })
+            .map(|(region, v)| Ok((region.clone(), RemediationKeys::parse(region, v)?)))
             .collect::<Result<_, String>>()?;
     }
     if let Some(hours) = o.repeat_alert_hours {
@@ -322,11 +374,38 @@ mod tests {
         assert_eq!(member.mode, Mode::Remediate);
         assert_eq!(member.allowed_keys.len(), 1);
         assert_eq!(
-            member.remediation_keys["us-east-1"].as_str(),
-            KEY,
+            member
+                .remediation_key("us-east-1", "logs")
+                .map(KeyRef::as_str),
+            Some(KEY),
             "inherited from defaults"
         );
         assert_eq!(s.for_account("777788889999").mode, Mode::DryRun);
+    }
+
+    #[test]
+    fn remediation_keys_may_be_one_per_region_or_one_per_kind() {
+        let logs = "arn:aws:kms:us-east-1:111122223333:key/00000000-12ab-34cd-56ef-1234567890ab";
+        let s = Settings::parse(&format!(
+            r#"{{"defaults": {{"remediationKeys": {{"us-east-1": {{"logs": "{logs}", "s3": "{KEY}"}}, "eu-west-1": "{KEY}"}}}}}}"#
+        ))
+        .unwrap()
+        .for_account("111122223333");
+        let key = |region, kind| s.remediation_key(region, kind).map(KeyRef::as_str);
+        assert_eq!(key("us-east-1", "logs"), Some(logs));
+        assert_eq!(key("us-east-1", "s3"), Some(KEY));
+        assert_eq!(
+            key("us-east-1", "bedrock"),
+            None,
+            "a map names only its kinds"
+        );
+        assert_eq!(
+            key("eu-west-1", "bedrock"),
+            Some(KEY),
+            "one key serves every kind"
+        );
+        assert_eq!(key("eu-west-1", "s3"), Some(KEY));
+        assert_eq!(key("ap-south-1", "s3"), None);
     }
 
     #[test]
@@ -373,6 +452,14 @@ mod tests {
             (
                 r#"{"defaults": {"repeatAlertHours": 0}}"#,
                 "repeatAlertHours",
+            ),
+            (
+                r#"{"defaults": {"remediationKeys": {"us-east-1": {"log": "alias/x"}}}}"#,
+                "unknown kind \"log\"",
+            ),
+            (
+                r#"{"defaults": {"remediationKeys": {"us-east-1": {"s3": 7}}}}"#,
+                "remediationKeys.us-east-1.s3: expected a key",
             ),
             (r#"{"defaults": {"maxFixesPerDay": -1}}"#, "maxFixesPerDay"),
         ];

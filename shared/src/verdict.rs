@@ -40,6 +40,11 @@ pub enum KeyProblem {
     NotEnabled,
     /// Asymmetric or HMAC: cannot encrypt data at all.
     CannotEncrypt,
+    /// Nothing encrypts it with a key of any kind (a bucket without a default-encryption rule).
+    Unencrypted,
+    /// What should be protected is not there: a destination that does not exist, logging
+    /// switched off.
+    Absent,
     NotFound,
     ForeignAccount,
     ForeignRegion,
@@ -55,6 +60,8 @@ impl KeyProblem {
             | KeyProblem::PendingImport
             | KeyProblem::NotEnabled
             | KeyProblem::CannotEncrypt
+            | KeyProblem::Unencrypted
+            | KeyProblem::Absent
             | KeyProblem::NotFound => Severity::High,
             KeyProblem::AwsOwned
             | KeyProblem::AwsManaged

@@ -1,6 +1,8 @@
 //! decide and publication as tables: what was read -> what to do and whether to tell. No I/O.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
+
 use bedrock_cmk_guard::aws::AwsError;
 use bedrock_cmk_guard::decide::{
     decide, fingerprint, judge, publication, status_after_fix, summarize, Case, Judged, Plan,
@@ -58,6 +60,8 @@ fn judged(draft: Option<KeyEvidence>, versions: &[Option<KeyEvidence>]) -> Vec<J
     let mut protections = vec![Protection {
         name: "DRAFT".into(),
         noun: "the guardrail's DRAFT".into(),
+        kind: "bedrock",
+        resource: None,
         subject: Subject::Key(None),
         no_fix: None,
     }];
@@ -66,6 +70,8 @@ fn judged(draft: Option<KeyEvidence>, versions: &[Option<KeyEvidence>]) -> Vec<J
         protections.push(Protection {
             name: format!("version {}", i + 1),
             noun: format!("version {} of the guardrail", i + 1),
+            kind: "bedrock",
+            resource: None,
             subject: Subject::Key(None),
             no_fix: Some("a published version cannot be changed".into()),
         });
@@ -87,11 +93,37 @@ fn fixes(n: usize) -> Vec<FixRecord> {
         .collect()
 }
 
+/// A logging configuration's destinations: a log group and a bucket, both unprotected.
+fn destinations() -> Vec<Judged> {
+    let part = |name: &str, kind: &'static str| Protection {
+        name: name.into(),
+        noun: format!("the {name}"),
+        kind,
+        resource: Some(name.into()),
+        subject: Subject::Unprotected {
+            problem: bedrock_cmk_guard::verdict::KeyProblem::AwsOwned,
+            reason: format!("the {name} is not on a customer-managed key"),
+        },
+        no_fix: None,
+    };
+    let protections = [part("log group", "logs"), part("bucket", "s3")];
+    judge(
+        &protections,
+        &[None, None],
+        &AccountSettings::default(),
+        &at(),
+    )
+}
+
 struct Row {
     name: &'static str,
     judged: Vec<Judged>,
     mode: Mode,
+    /// The remediation key for every kind (`None`: the settings name none).
     remediation: Option<KeyEvidence>,
+    /// The remediation keys per kind, when they differ.
+    per_kind: Vec<(&'static str, KeyEvidence)>,
+    preflight: Vec<(usize, Result<(), String>)>,
     busy: Option<&'static str>,
     fixes: usize,
     settings_error: bool,
@@ -103,6 +135,8 @@ fn row(name: &'static str, judged: Vec<Judged>, mode: Mode) -> Row {
         judged,
         mode,
         remediation: Some(good_key()),
+        per_kind: Vec::new(),
+        preflight: Vec::new(),
         busy: None,
         fixes: 0,
         settings_error: false,
@@ -115,13 +149,23 @@ fn plan_of(r: &Row) -> Plan {
         parameter: "/cmk-guard/settings".into(),
     };
     let recent = fixes(r.fixes);
+    let remediation: BTreeMap<&'static str, KeyEvidence> = if r.per_kind.is_empty() {
+        r.remediation
+            .iter()
+            .flat_map(|e| ["bedrock", "logs", "s3"].map(|k| (k, e.clone())))
+            .collect()
+    } else {
+        r.per_kind.iter().cloned().collect()
+    };
+    let preflight: BTreeMap<usize, Result<(), String>> = r.preflight.iter().cloned().collect();
     decide(&Case {
         judged: &r.judged,
         mode: r.mode,
         settings: &settings,
         settings_error: r.settings_error.then_some(&error),
         at: &at(),
-        remediation: r.remediation.as_ref(),
+        remediation: &remediation,
+        preflight: &preflight,
         busy: r.busy,
         recent_fixes: &recent,
     })
@@ -130,11 +174,22 @@ fn plan_of(r: &Row) -> Plan {
 #[test]
 fn the_mode_and_the_evidence_decide_the_plan() {
     use Mode::*;
-    let fix = |parts: Vec<usize>, dry_run| Plan::Fix {
-        key: Box::new(info("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")),
-        parts,
-        dry_run,
+    // A fix of exactly these parts (with the good key), the others left to a person.
+    let fix = |parts: Vec<usize>, dry_run: bool| {
+        move |p: &Plan| match p {
+            Plan::Fix {
+                fixes, dry_run: d, ..
+            } => {
+                *d == dry_run
+                    && fixes.iter().map(|(i, _)| *i).collect::<Vec<_>>() == parts
+                    && fixes
+                        .iter()
+                        .all(|(_, k)| k.spec.as_deref() == Some("SYMMETRIC_DEFAULT"))
+            }
+            _ => false,
+        }
     };
+    let manual = |needle: &'static str| move |p: &Plan| matches!(p, Plan::Fix { manual, .. } if manual.iter().any(|(_, w)| w.contains(needle)));
     let alert = |needle: &'static str| move |p: &Plan| matches!(p, Plan::Alert { why_no_fix: Some(w) } if w.contains(needle));
     let retry =
         |needle: &'static str| move |p: &Plan| matches!(p, Plan::Retry(w) if w.contains(needle));
@@ -154,11 +209,11 @@ fn the_mode_and_the_evidence_decide_the_plan() {
         ),
         (
             row("remediate the DRAFT", judged(None, &[]), Remediate),
-            Box::new(move |p| *p == fix(vec![0], false)),
+            Box::new(fix(vec![0], false)),
         ),
         (
             row("dry-run the DRAFT", judged(None, &[]), DryRun),
-            Box::new(move |p| *p == fix(vec![0], true)),
+            Box::new(fix(vec![0], true)),
         ),
         (
             row(
@@ -166,7 +221,7 @@ fn the_mode_and_the_evidence_decide_the_plan() {
                 judged(None, &[Some(good_key()), None]),
                 Remediate,
             ),
-            Box::new(move |p| *p == fix(vec![0], false)),
+            Box::new(fix(vec![0], false)),
         ),
         (
             row(
@@ -182,6 +237,44 @@ fn the_mode_and_the_evidence_decide_the_plan() {
                 ..row("no remediation key", judged(None, &[]), Remediate)
             },
             Box::new(alert("no remediationKeys entry for us-east-1")),
+        ),
+        (
+            Row {
+                per_kind: vec![("logs", good_key())],
+                ..row("a key for logs only", destinations(), Remediate)
+            },
+            Box::new(move |p| {
+                fix(vec![0], false)(p)
+                    && manual("bucket: the settings name no remediationKeys entry for us-east-1 (s3 parts)")(p)
+            }),
+        ),
+        (
+            Row {
+                preflight: vec![(
+                    1,
+                    Err("the key policy does not let bedrock.amazonaws.com use it".into()),
+                )],
+                ..row(
+                    "a key the bucket's service cannot use",
+                    destinations(),
+                    Remediate,
+                )
+            },
+            Box::new(move |p| {
+                fix(vec![0], false)(p) && manual("bucket: the key policy does not let")(p)
+            }),
+        ),
+        (
+            Row {
+                preflight: vec![
+                    (0, Err("no logs statement".into())),
+                    (1, Err("no bedrock statement".into())),
+                ],
+                ..row("no service can use the key", destinations(), DryRun)
+            },
+            Box::new(alert(
+                "log group: no logs statement; bucket: no bedrock statement",
+            )),
         ),
         (
             Row {
@@ -212,7 +305,7 @@ fn the_mode_and_the_evidence_decide_the_plan() {
                 busy: Some("the guardrail is UPDATING"),
                 ..row("busy, dry-run", judged(None, &[]), DryRun)
             },
-            Box::new(move |p| *p == fix(vec![0], true)),
+            Box::new(fix(vec![0], true)),
         ),
         (
             Row {
@@ -226,7 +319,7 @@ fn the_mode_and_the_evidence_decide_the_plan() {
                 fixes: 2,
                 ..row("fix budget not yet spent", judged(None, &[]), Remediate)
             },
-            Box::new(move |p| *p == fix(vec![0], false)),
+            Box::new(fix(vec![0], false)),
         ),
         (
             row("key throttled", judged(Some(unverified(true)), &[]), Alert),
@@ -290,6 +383,8 @@ fn an_unreadable_part_is_an_error_and_a_throttled_one_a_retry() {
     let protections = [Protection {
         name: "published versions".into(),
         noun: "the guardrail's published versions".into(),
+        kind: "bedrock",
+        resource: None,
         subject: Subject::Unreadable(AwsError::new(
             "bedrock:ListGuardrails",
             "AccessDeniedException: no",

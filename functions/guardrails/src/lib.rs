@@ -19,7 +19,7 @@ use bedrock_cmk_guard::keys::{KeyInfo, KeyRef};
 use bedrock_cmk_guard::raw::{differences, unknown_members, RawBody};
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, FixError, Fixed, Observed, Protection, Reactor, Scope, Subject,
+    AwsError, EventSpec, Fix, FixError, Named, Names, Observed, Protection, Reactor, Scope, Subject,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -29,6 +29,8 @@ pub use aws_sdk_bedrock::error::BuildError;
 
 /// The working draft: the only version UpdateGuardrail changes.
 const DRAFT: &str = "DRAFT";
+/// A guardrail's parts take the Region's `bedrock` remediation key.
+const KIND: &str = "bedrock";
 
 /// The guardrails reactor. Keeps, per warm instance, the key of each published version it
 /// has read: a version never changes, so it is read once.
@@ -61,20 +63,20 @@ impl Reactor for Guardrails {
         EventSpec {
             event_source: "bedrock.amazonaws.com",
             event_name: "CreateGuardrail",
-            resource_paths: &[
+            names: Names::Resource(&[
                 "/responseElements/guardrailArn",
                 "/responseElements/guardrailId",
-            ],
+            ]),
             key_hint_paths: &["/requestParameters/kmsKeyId"],
         },
         EventSpec {
             event_source: "bedrock.amazonaws.com",
             event_name: "UpdateGuardrail",
-            resource_paths: &[
+            names: Names::Resource(&[
                 "/responseElements/guardrailArn",
                 "/requestParameters/guardrailIdentifier",
                 "/responseElements/guardrailId",
-            ],
+            ]),
             key_hint_paths: &["/requestParameters/kmsKeyId"],
         },
         // A new version copies the DRAFT's key: a version made from a DRAFT on the wrong
@@ -82,10 +84,10 @@ impl Reactor for Guardrails {
         EventSpec {
             event_source: "bedrock.amazonaws.com",
             event_name: "CreateGuardrailVersion",
-            resource_paths: &[
+            names: Names::Resource(&[
                 "/requestParameters/guardrailIdentifier",
                 "/responseElements/guardrailId",
-            ],
+            ]),
             key_hint_paths: &[],
         },
         // Deleting the version that was on the wrong key ends the problem: re-judged, it is
@@ -93,14 +95,18 @@ impl Reactor for Guardrails {
         EventSpec {
             event_source: "bedrock.amazonaws.com",
             event_name: "DeleteGuardrail",
-            resource_paths: &["/requestParameters/guardrailIdentifier"],
+            names: Names::Resource(&["/requestParameters/guardrailIdentifier"]),
             key_hint_paths: &[],
         },
     ];
 
     /// A guardrail ARN says where the guardrail lives, whatever the envelope says.
     fn locate(&self, trigger: &Trigger, home_partition: &str) -> Location {
-        let parts: Vec<&str> = trigger.resource_id.split(':').collect();
+        let parts: Vec<&str> = trigger
+            .resource_id()
+            .unwrap_or_default()
+            .split(':')
+            .collect();
         match parts[..] {
             ["arn", partition, "bedrock", region, account, resource]
                 if resource.starts_with("guardrail/") =>
@@ -119,9 +125,12 @@ impl Reactor for Guardrails {
         }
     }
 
-    fn resource_arn(&self, resource_id: &str, at: &Location) -> Option<String> {
+    fn resource_arn(&self, named: &Named, at: &Location) -> Option<String> {
+        let Named::Resource(resource_id) = named else {
+            return None;
+        };
         if resource_id.starts_with("arn:") {
-            return Some(resource_id.to_owned());
+            return Some(resource_id.clone());
         }
         Some(format!(
             "arn:{}:bedrock:{}:{}:guardrail/{resource_id}",
@@ -132,8 +141,15 @@ impl Reactor for Guardrails {
     async fn gather(
         &self,
         scope: &Scope,
-        resource_id: &str,
+        named: &Named,
     ) -> Result<Option<Observed<Self::State>>, AwsError> {
+        let Named::Resource(resource_id) = named else {
+            return Err(AwsError::new(
+                "bedrock:GetGuardrail",
+                "the event names no guardrail",
+                false,
+            ));
+        };
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
         let (draft, versions) = tokio::join!(
             read(&bedrock, resource_id, DRAFT),
@@ -153,6 +169,8 @@ impl Reactor for Guardrails {
             Err(Read::Failed(error)) => protections.push(Protection {
                 name: "published versions".to_owned(),
                 noun: "the guardrail's published versions".to_owned(),
+                kind: KIND,
+                resource: None,
                 subject: Subject::Unreadable(error),
                 no_fix: Some(VERSION_NO_FIX.to_owned()),
             }),
@@ -173,8 +191,11 @@ impl Reactor for Guardrails {
         }))
     }
 
-    fn describe_fix(&self, observed: &Observed<Self::State>, key: &KeyInfo) -> String {
+    fn describe_fix(&self, observed: &Observed<Self::State>, fixes: &[Fix<'_>]) -> String {
         let g = &observed.state.draft;
+        let Some(key) = fixes.first().map(|f| f.key) else {
+            return String::new();
+        };
         format!(
             "UpdateGuardrail on the DRAFT of guardrail \"{}\" ({}) with kmsKeyId {}, carrying over unchanged: {}; \
              then GetGuardrail until it is READY, to prove that only the key changed.",
@@ -218,31 +239,44 @@ impl Reactor for Guardrails {
         steps
     }
 
+    /// Only the DRAFT is ever fixed (versions are immutable), so there is one fix at most.
     async fn remediate(
         &self,
         scope: &Scope,
         observed: &Observed<Self::State>,
-        key: &KeyInfo,
+        fixes: &[Fix<'_>],
         deadline: Instant,
-    ) -> Result<Fixed, FixError> {
+    ) -> Vec<Result<String, FixError>> {
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
-        let arn = observed.state.draft.guardrail_arn();
-        let (current, raw) = reread_unchanged(&bedrock, arn, &observed.state.raw).await?;
-        write_key(&bedrock, &current, &key.arn).await?;
-        let (after, raw_after) = wait_until_settled(&bedrock, arn, deadline).await?;
-        prove_only_the_key_changed(&raw, &raw_after, &key.arn)?;
-        Ok(Fixed {
-            detail: format!(
-                "UpdateGuardrail set kmsKeyId of guardrail \"{}\" (DRAFT) to {}, keeping {}; GetGuardrail read back status {} and kmsKeyArn = {}, every other member as it was.",
-                after.name(),
-                key.arn,
-                carried_over(&current).join(", "),
-                after.status().as_str(),
-                after.kms_key_arn().unwrap_or("(none)"),
-            ),
-            parts: vec![DRAFT.to_owned()],
-        })
+        let mut results = Vec::new();
+        for fix in fixes {
+            results.push(fix_draft(&bedrock, observed, fix.key, deadline).await);
+        }
+        results
     }
+}
+
+/// The DRAFT on `key`, proven: re-read unchanged, written back, settled, and equal but for the
+/// key.
+async fn fix_draft(
+    bedrock: &aws_sdk_bedrock::Client,
+    observed: &Observed<GuardrailState>,
+    key: &KeyInfo,
+    deadline: Instant,
+) -> Result<String, FixError> {
+    let arn = observed.state.draft.guardrail_arn();
+    let (current, raw) = reread_unchanged(bedrock, arn, &observed.state.raw).await?;
+    write_key(bedrock, &current, &key.arn).await?;
+    let (after, raw_after) = wait_until_settled(bedrock, arn, deadline).await?;
+    prove_only_the_key_changed(&raw, &raw_after, &key.arn)?;
+    Ok(format!(
+        "UpdateGuardrail set kmsKeyId of guardrail \"{}\" (DRAFT) to {}, keeping {}; GetGuardrail read back status {} and kmsKeyArn = {}, every other member as it was.",
+        after.name(),
+        key.arn,
+        carried_over(&current).join(", "),
+        after.status().as_str(),
+        after.kms_key_arn().unwrap_or("(none)"),
+    ))
 }
 
 /// Why no fix can change a published version.
@@ -363,6 +397,8 @@ fn draft_protection(draft: &GetGuardrailOutput, raw: &Value) -> Protection {
     Protection {
         name: DRAFT.to_owned(),
         noun: "the guardrail's DRAFT".to_owned(),
+        kind: KIND,
+        resource: None,
         subject,
         no_fix: (!unknown.is_empty()).then(|| format!(
             "GetGuardrail returned members this version of the guard does not know ({}): writing the DRAFT back would drop them",
@@ -416,6 +452,8 @@ impl Guardrails {
             Some(Protection {
                 name: format!("version {v}"),
                 noun: format!("version {v} of the guardrail"),
+                kind: KIND,
+                resource: None,
                 subject,
                 no_fix: Some(VERSION_NO_FIX.to_owned()),
             })

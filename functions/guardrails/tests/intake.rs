@@ -29,7 +29,7 @@ fn check(event: &Value) -> bedrock_cmk_guard::intake::Trigger {
 fn create_guardrail_envelope_gives_arn_account_region_and_actor() {
     let t = check(&fixture("CreateGuardrail.json"));
     assert_eq!(
-        t.resource_id,
+        t.resource_id().unwrap(),
         "arn:aws:bedrock:us-east-1:111122223333:guardrail/a1b2c3d4e5f6"
     );
     assert_eq!(t.call.event_name, "CreateGuardrail");
@@ -50,7 +50,7 @@ fn create_guardrail_envelope_gives_arn_account_region_and_actor() {
 fn update_guardrail_with_hidden_name_and_no_kms_member_is_checked() {
     let t = check(&fixture("UpdateGuardrail.json"));
     assert_eq!(
-        t.resource_id,
+        t.resource_id().unwrap(),
         "arn:aws:bedrock:us-west-2:123123123123:guardrail/cmy5azq5koeo"
     );
     assert_eq!(
@@ -72,7 +72,7 @@ fn hidden_values_are_never_taken_for_a_resource_id() {
         other => panic!("expected NoResource, got {other:?}"),
     }
     event["detail"]["requestParameters"]["guardrailIdentifier"] = json!("cmy5azq5koeo");
-    assert_eq!(check(&event).resource_id, "cmy5azq5koeo");
+    assert_eq!(check(&event).resource_id(), Some("cmy5azq5koeo"));
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn old_records_without_management_event_or_recipient_still_parse() {
     assert_eq!(t.call.region, "us-west-2");
     assert_eq!(t.call.actor, "arn:aws:iam::123123123123:user/ci-deployer");
     assert_eq!(
-        t.resource_id,
+        t.resource_id().unwrap(),
         "arn:aws:bedrock:us-west-2:123123123123:guardrail/cmy5azq5koeo"
     );
 }
@@ -169,7 +169,7 @@ fn events_of_other_services_are_refused_by_name() {
 fn a_new_version_names_its_guardrail() {
     let t = check(&fixture("CreateGuardrailVersion.json"));
     assert_eq!(t.call.event_name, "CreateGuardrailVersion");
-    assert_eq!(t.resource_id, "a1b2c3d4e5f6");
+    assert_eq!(t.resource_id(), Some("a1b2c3d4e5f6"));
 }
 
 /// The Lambda acts only on what EventBridge delivered: a bare record sent by any invoker

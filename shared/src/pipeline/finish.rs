@@ -15,7 +15,7 @@ use crate::decide::{self, Judged, Publication};
 use crate::finding::{
     Action, ActionKind, Finding, KeySummary, ProtectionSummary, Severity, Status,
 };
-use crate::intake::Trigger;
+use crate::intake::{Named, Trigger};
 use crate::ledger::{now_secs, FixRecord, Published, ResourceUpdate};
 use crate::notify;
 use crate::reactor::{Observed, Reactor};
@@ -42,9 +42,9 @@ pub(super) async fn judged<R: Reactor>(
     run: &Run<'_>,
     facts: &Facts,
     observed: &Observed<R::State>,
-    judged: &[Judged],
     outcome: Outcome,
 ) -> Result<Finding, HandlerError> {
+    let judged = &facts.judged;
     let Outcome {
         acted,
         already,
@@ -310,10 +310,17 @@ const INTERRUPTED: &str = "An earlier run of this event was interrupted while fi
 /// An earlier run of this event died after it began writing a fix. Whatever it left is
 /// reported now; a part already on the key it was putting in place is reported as fixed.
 fn note_interrupted_fix(finding: &mut Finding, planned: &str) {
+    // The claim names every key the dead run was putting in place.
+    let planned_keys: Vec<&str> = planned.split(',').collect();
     let now_on_planned: Vec<String> = finding
         .protections
         .iter()
-        .filter(|p| p.key.as_ref().and_then(|k| k.arn.as_deref()) == Some(planned))
+        .filter(|p| {
+            p.key
+                .as_ref()
+                .and_then(|k| k.arn.as_deref())
+                .is_some_and(|arn| planned_keys.contains(&arn))
+        })
         .map(|p| p.name.clone())
         .collect();
     let prefix =
@@ -339,6 +346,8 @@ pub(super) enum Unjudged {
     Gone,
     /// It could not be read.
     Unreadable(AwsError),
+    /// The event names a part that is not the resource's (says which).
+    Unrelated(String),
 }
 
 /// The finding of a run whose resource could not be judged: gone (IGNORED), or unreadable
@@ -350,12 +359,17 @@ pub(super) async fn unjudged<R: Reactor>(
     why: Unjudged,
 ) -> Result<Finding, HandlerError> {
     let mut finding = match &why {
+        Unjudged::Unrelated(reason) => Finding {
+            status: Status::Ignored,
+            reason: reason.clone(),
+            ..base::<R>(run.call, &facts.at, None)
+        },
         Unjudged::Gone => Finding {
             status: Status::Ignored,
             reason: format!(
                 "{} {} no longer exists in account {} ({}); nothing to check",
                 R::NOUN,
-                trigger.resource_id,
+                named(trigger),
                 facts.at.account,
                 facts.at.region
             ),
@@ -368,11 +382,7 @@ pub(super) async fn unjudged<R: Reactor>(
         Unjudged::Unreadable(error) => {
             let reason = match facts.settings_error() {
                 Some(s) => format!("{s}; also, {error}"),
-                None => format!(
-                    "could not read {} {}: {error}",
-                    R::NOUN,
-                    trigger.resource_id
-                ),
+                None => format!("could not read {} {}: {error}", R::NOUN, named(trigger)),
             };
             Finding {
                 status: Status::Error,
@@ -395,9 +405,7 @@ pub(super) async fn unjudged<R: Reactor>(
             }
         }
     };
-    if trigger.resource_id.starts_with("arn:") {
-        finding.resource.arn = Some(trigger.resource_id.clone());
-    }
+    finding.resource.arn = facts.resource_arn.clone();
     let state = State {
         status: finding.status,
         fingerprint: json!({"status": finding.status.as_str(), "reason": finding.reason})
@@ -425,4 +433,13 @@ pub(super) async fn unjudged<R: Reactor>(
     };
     let arn = finding.resource.arn.clone();
     tell_and_record(run, arn.as_deref(), finding, told, false, update, &state).await
+}
+
+/// What the event named, for a reason that has nothing more to go on.
+fn named(trigger: &Trigger) -> String {
+    match &trigger.named {
+        Named::Resource(id) => id.clone(),
+        Named::Part { kind, id } => format!("(reached through {kind} {id})"),
+        Named::Account => "of this account and Region".to_owned(),
+    }
 }

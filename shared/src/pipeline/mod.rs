@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use self::facts::Found;
 use self::finish::Unjudged;
 use crate::clients::Context;
 use crate::decide::{self, Plan};
@@ -137,7 +138,7 @@ pub async fn handle<R: Reactor>(
         }
         Ok(Some(Claim::Unpublished { finding })) => {
             let arn = match &gathered {
-                Ok(Some(o)) => o.resource.arn.clone(),
+                Ok(Found::Resource(o)) => o.resource.arn.clone(),
                 _ => None,
             };
             return finish::publish_kept(&run, arn.as_deref(), finding).await;
@@ -158,30 +159,32 @@ pub async fn handle<R: Reactor>(
     };
 
     let observed = match gathered {
-        Ok(Some(observed)) => observed,
-        Ok(None) => return finish::unjudged::<R>(&run, &trigger, &facts, Unjudged::Gone).await,
+        Ok(Found::Resource(observed)) => observed,
+        Ok(Found::Gone) => {
+            return finish::unjudged::<R>(&run, &trigger, &facts, Unjudged::Gone).await
+        }
+        Ok(Found::Unrelated(why)) => {
+            // Not this check's concern: no claim was taken, nothing is told or recorded.
+            run.entry = None;
+            let why = Unjudged::Unrelated(why);
+            return finish::unjudged::<R>(&run, &trigger, &facts, why).await;
+        }
         Err(error) => {
             let why = Unjudged::Unreadable(error);
             return finish::unjudged::<R>(&run, &trigger, &facts, why).await;
         }
     };
-    let judged = decide::judge(
-        &observed.protections,
-        &facts.evidence,
-        &facts.account_settings,
-        &facts.at,
-    );
     let plan = match already {
         Some(_) => Plan::Nothing(None),
-        None => decide::decide(&facts.case(&judged, observed.busy.as_deref())),
+        None => decide::decide(&facts.case(observed.busy.as_deref())),
     };
-    let acted = act::act(reactor, &run, &facts, &observed, &judged, plan).await?;
+    let acted = act::act(reactor, &run, &facts, &observed, plan).await?;
     let outcome = finish::Outcome {
         acted,
         already,
         interrupted_fix,
     };
-    finish::judged::<R>(&run, &facts, &observed, &judged, outcome).await
+    finish::judged::<R>(&run, &facts, &observed, outcome).await
 }
 
 fn base<R: Reactor>(call: &Call, at: &Location, resource: Option<&Resource>) -> Finding {
