@@ -1348,3 +1348,571 @@ def test_every_member_fixture_sets_every_member_of_the_model(endpoint: str, bedr
     created = bedrock.create_guardrail(**doc)
     got = get_raw_guardrail(endpoint, created["guardrailId"])
     assert len(got["topicPolicy"]["topics"]) == 2 and "crossRegionDetails" in got
+
+
+# --------------------------------------------------------------------------- CloudWatch Logs: customer managed keys
+
+LOGS_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def key_policy(*statements: dict[str, Any], account: str = ACCOUNT) -> str:
+    """The default key policy (account root may do everything) plus `statements`."""
+    root = {
+        "Sid": "Enable IAM User Permissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [root, *statements]})
+
+
+def logs_statement(principal: Any = None, actions: Any = None, **extra: Any) -> dict[str, Any]:
+    """The statement the CloudWatch Logs guide gives (encrypt-log-data-kms.html, with its Condition)."""
+    return {
+        "Effect": "Allow",
+        "Principal": principal if principal is not None else {"Service": f"logs.{REGION}.amazonaws.com"},
+        "Action": actions if actions is not None else LOGS_ACTIONS,
+        "Resource": "*",
+        "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:*"}},
+        **extra,
+    }
+
+
+def logs_key(kms: Any, *statements: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return kms.create_key(Policy=key_policy(*(statements or (logs_statement(),))), **kw)["KeyMetadata"]
+
+
+@pytest.fixture
+def logs(endpoint: str) -> Any:
+    return client(endpoint, "logs")
+
+
+def raw_json_target(endpoint: str, service: str, target: str, body: dict[str, Any], version: str = "1.1") -> requests.Response:
+    return requests.post(
+        endpoint + "/",
+        data=json.dumps(body),
+        headers={
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+            "X-Amz-Target": target,
+            "Content-Type": f"application/x-amz-json-{version}",
+        },
+        timeout=10,
+    )
+
+
+def log_groups(endpoint: str) -> dict[str, dict[str, Any]]:
+    """Raw DescribeLogGroups (checked against the model's shape), by name."""
+    resp = raw_json_target(endpoint, "logs", "Logs_20140328.DescribeLogGroups", {})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    check_shape(body, output_shape("logs", "DescribeLogGroups"))
+    return {g["logGroupName"]: g for g in body["logGroups"]}
+
+
+def test_logs_associate_and_disassociate_kms_key(endpoint: str, logs: Any, kms: Any) -> None:
+    key = logs_key(kms)
+    other = logs_key(kms)
+    kms.create_alias(AliasName="alias/logs-key", TargetKeyId=other["KeyId"])
+    alias_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/logs-key"
+    logs.create_log_group(logGroupName="/app/one")
+    logs.create_log_group(logGroupName="/app/two")
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/app/two"
+    assert all("kmsKeyId" not in g for g in log_groups(endpoint).values())  # only when set
+
+    logs.associate_kms_key(logGroupName="/app/one", kmsKeyId=key["Arn"])
+    logs.associate_kms_key(resourceIdentifier=group_arn, kmsKeyId=alias_arn)
+    groups = log_groups(endpoint)
+    assert groups["/app/one"]["kmsKeyId"] == key["Arn"]
+    assert groups["/app/two"]["kmsKeyId"] == alias_arn  # the ARN as given
+    # associating again overrides the association
+    logs.associate_kms_key(logGroupName="/app/two", kmsKeyId=key["Arn"])
+    assert log_groups(endpoint)["/app/two"]["kmsKeyId"] == key["Arn"]
+
+    logs.disassociate_kms_key(logGroupName="/app/one")
+    logs.disassociate_kms_key(resourceIdentifier=group_arn)
+    logs.disassociate_kms_key(logGroupName="/app/one")  # nothing associated: accepted
+    assert all("kmsKeyId" not in g for g in log_groups(endpoint).values())
+
+    # the account's query results
+    query_results = f"arn:aws:logs:{REGION}:{ACCOUNT}:query-result:*"
+    logs.associate_kms_key(resourceIdentifier=query_results, kmsKeyId=key["Arn"])
+    logs.disassociate_kms_key(resourceIdentifier=query_results)
+
+    # CreateLogGroup with an acceptable key
+    logs.create_log_group(logGroupName="/app/three", kmsKeyId=key["Arn"])
+    assert log_groups(endpoint)["/app/three"]["kmsKeyId"] == key["Arn"]
+
+    def refused(call: Any) -> tuple[str, int]:
+        with pytest.raises(ClientError) as e:
+            call()
+        return error_of(e.value)
+
+    for kw in ({}, {"logGroupName": "/app/one", "resourceIdentifier": group_arn}):
+        assert refused(lambda: logs.associate_kms_key(kmsKeyId=key["Arn"], **kw)) == ("InvalidParameterException", 400)
+        assert refused(lambda: logs.disassociate_kms_key(**kw)) == ("InvalidParameterException", 400)
+    for ident in ("not-an-arn", f"arn:aws:logs:{REGION}:{ACCOUNT}:destination:d"):
+        assert refused(lambda: logs.associate_kms_key(resourceIdentifier=ident, kmsKeyId=key["Arn"]))[0] == "InvalidParameterException"
+    for kw in (
+        {"logGroupName": "/app/none"},
+        {"resourceIdentifier": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/app/none"},
+        {"resourceIdentifier": f"arn:aws:logs:us-west-2:{ACCOUNT}:log-group:/app/one"},
+        {"resourceIdentifier": f"arn:aws:logs:{REGION}:{OTHER}:log-group:/app/one"},
+    ):
+        assert refused(lambda: logs.associate_kms_key(kmsKeyId=key["Arn"], **kw)) == ("ResourceNotFoundException", 400), kw
+        assert refused(lambda: logs.disassociate_kms_key(**kw)) == ("ResourceNotFoundException", 400), kw
+    # the model's constraints (kmsKeyId max 256, logGroupName min 1)
+    resp = raw_json_target(endpoint, "logs", "Logs_20140328.AssociateKmsKey", {"logGroupName": "/app/one"})
+    assert resp.status_code == 400 and resp.json()["__type"].endswith("InvalidParameterException")
+    resp = raw_json_target(endpoint, "logs", "Logs_20140328.AssociateKmsKey", {"logGroupName": "/app/one", "kmsKeyId": "x" * 257})
+    assert resp.status_code == 400 and resp.json()["__type"].endswith("InvalidParameterException")
+
+
+ALLOWED_POLICIES = {
+    "guide statement": [logs_statement()],
+    "global service principal, list": [logs_statement({"Service": ["ec2.amazonaws.com", "logs.amazonaws.com"]})],
+    "everyone": [logs_statement("*")],
+    "AWS *": [logs_statement({"AWS": ["*"]})],
+    "kms:*": [logs_statement(actions="kms:*")],
+    "*": [logs_statement(actions="*")],
+    "exact actions": [logs_statement(actions=["kms:encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"])],
+    "split over statements": [
+        logs_statement(actions=["kms:Encrypt", "kms:Decrypt"]),
+        logs_statement(actions=["kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]),
+    ],
+    "conditional deny": [
+        logs_statement(),
+        {**logs_statement(actions="kms:Decrypt"), "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ],
+}
+REFUSED_POLICIES = {
+    "default key policy": [],
+    "other Region's principal": [logs_statement({"Service": "logs.us-west-2.amazonaws.com"})],
+    "another service": [logs_statement({"Service": "bedrock.amazonaws.com"})],
+    "account root only": [logs_statement({"AWS": f"arn:aws:iam::{ACCOUNT}:root"})],
+    "no DescribeKey": [logs_statement(actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"])],
+    "no ReEncryptTo": [logs_statement(actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey*", "kms:Describe*"])],
+    "Deny statement": [logs_statement(), {"Effect": "Deny", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}],
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALLOWED_POLICIES) + sorted(REFUSED_POLICIES))
+def test_logs_key_policy_must_allow_the_logs_service(endpoint: str, logs: Any, kms: Any, case: str) -> None:
+    allowed = case in ALLOWED_POLICIES
+    statements = ALLOWED_POLICIES.get(case) or REFUSED_POLICIES[case]
+    key = kms.create_key(Policy=key_policy(*statements))["KeyMetadata"] if statements else kms.create_key()["KeyMetadata"]
+    logs.create_log_group(logGroupName="g")
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:g"
+    calls = {
+        "associate": lambda: logs.associate_kms_key(logGroupName="g", kmsKeyId=key["Arn"]),
+        "create": lambda: logs.create_log_group(logGroupName="g2", kmsKeyId=key["Arn"]),
+    }
+    for name, call in calls.items():
+        if allowed:
+            call()
+            continue
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e.value) == ("AccessDeniedException", 400), (case, name)
+        arn = group_arn if name == "associate" else group_arn.replace(":g", ":g2")
+        assert e.value.response["Error"]["Message"] == (
+            f"The specified KMS key does not exist or is not allowed to be used with Arn '{arn}'"
+        )
+    groups = log_groups(endpoint)
+    if allowed:
+        assert groups["g"]["kmsKeyId"] == groups["g2"]["kmsKeyId"] == key["Arn"]
+    else:
+        assert "kmsKeyId" not in groups["g"] and "g2" not in groups  # nothing changed or created
+
+
+def test_logs_refuses_unusable_keys(endpoint: str, logs: Any, kms: Any) -> None:
+    good = logs_key(kms)
+    logs.create_log_group(logGroupName="g", kmsKeyId=good["Arn"])
+    kms.create_alias(AliasName="alias/good", TargetKeyId=good["KeyId"])
+    disabled = logs_key(kms)
+    kms.disable_key(KeyId=disabled["KeyId"])
+    deleting = logs_key(kms)
+    kms.schedule_key_deletion(KeyId=deleting["KeyId"], PendingWindowInDays=7)
+    rsa = logs_key(kms, KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")
+    west = account_client(endpoint, "kms", region="us-west-2").create_key(
+        Policy=key_policy(logs_statement({"Service": "logs.us-west-2.amazonaws.com"}))
+    )["KeyMetadata"]
+    cases = [
+        (good["KeyId"], "InvalidParameterException"),  # a key id: CloudWatch Logs wants the ARN
+        ("alias/good", "InvalidParameterException"),
+        (f"arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000", "AccessDeniedException"),
+        (f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/missing", "AccessDeniedException"),
+        (west["Arn"], "AccessDeniedException"),  # a key of another Region
+        (disabled["Arn"], "InvalidParameterException"),
+        (deleting["Arn"], "InvalidParameterException"),
+        (rsa["Arn"], "InvalidParameterException"),  # CloudWatch Logs supports only symmetric keys
+    ]
+    for ref, code in cases:
+        for call in (
+            lambda: logs.associate_kms_key(logGroupName="g", kmsKeyId=ref),
+            lambda: logs.create_log_group(logGroupName="new", kmsKeyId=ref),
+        ):
+            with pytest.raises(ClientError) as e:
+                call()
+            assert error_of(e.value) == (code, 400), ref
+    assert e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        logs.associate_kms_key(logGroupName="g", kmsKeyId=good["KeyId"])
+    assert e.value.response["Error"]["Message"] == "The specified KMS Key Id could not be found."
+    groups = log_groups(endpoint)
+    assert groups["g"]["kmsKeyId"] == good["Arn"] and "new" not in groups  # nothing changed or created
+    # a key of another account whose policy allows the logs service is usable (by its ARN)
+    theirs = account_client(endpoint, "kms", OTHER).create_key(Policy=key_policy(logs_statement(), account=OTHER))["KeyMetadata"]
+    logs.associate_kms_key(logGroupName="g", kmsKeyId=theirs["Arn"])
+    assert log_groups(endpoint)["g"]["kmsKeyId"] == theirs["Arn"]
+
+
+def test_logs_kms_request_log_and_faults(endpoint: str, logs: Any, kms: Any) -> None:
+    key = logs_key(kms)
+    logs.create_log_group(logGroupName="g")
+    requests.delete(f"{endpoint}/_cmk_guard/requests")
+    logs.associate_kms_key(logGroupName="g", kmsKeyId=key["Arn"])
+    logs.disassociate_kms_key(logGroupName="g")
+    logs.delete_log_group(logGroupName="g")
+    assert [(r["service"], r["operation"]) for r in request_log(endpoint)] == [
+        ("logs", "AssociateKmsKey"),
+        ("logs", "DisassociateKmsKey"),
+        ("logs", "DeleteLogGroup"),
+    ]
+    logs.create_log_group(logGroupName="g")
+    set_options(
+        endpoint,
+        faults=[
+            {"operation": "logs:AssociateKmsKey", "code": "OperationAbortedException", "count": 1},
+            {"operation": "logs:DisassociateKmsKey", "code": "ServiceUnavailableException", "status": 503, "count": 1},
+        ],
+    )
+    once = client(endpoint, "logs", retries={"total_max_attempts": 1})
+    with pytest.raises(ClientError) as e:
+        once.associate_kms_key(logGroupName="g", kmsKeyId=key["Arn"])
+    assert error_of(e.value) == ("OperationAbortedException", 400)
+    assert "kmsKeyId" not in log_groups(endpoint)["g"]  # the fault did not reach moto
+    once.associate_kms_key(logGroupName="g", kmsKeyId=key["Arn"])
+    with pytest.raises(ClientError) as e:
+        once.disassociate_kms_key(logGroupName="g")
+    assert error_of(e.value) == ("ServiceUnavailableException", 503)
+    assert log_groups(endpoint)["g"]["kmsKeyId"] == key["Arn"]
+    faulted = [r for r in request_log(endpoint) if r.get("fault")]
+    assert [(r["operation"], r["fault"]) for r in faulted] == [
+        ("AssociateKmsKey", "OperationAbortedException"),
+        ("DisassociateKmsKey", "ServiceUnavailableException"),
+    ]
+
+
+# --------------------------------------------------------------------------- S3 default encryption
+
+DEFAULT_RULE = {
+    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+    "BucketKeyEnabled": False,
+    "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]},
+}
+
+
+@pytest.fixture
+def s3(endpoint: str) -> Any:
+    return client(endpoint, "s3")
+
+
+def raw_s3(endpoint: str, method: str, path: str, body: str | None = None) -> requests.Response:
+    headers = {
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/s3/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+    return requests.request(method, endpoint + path, data=body, headers=headers, timeout=10)
+
+
+def encryption_rules(s3: Any, bucket: str = "bkt") -> list[dict[str, Any]]:
+    return s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+
+
+def put_rule(s3: Any, rule: dict[str, Any], bucket: str = "bkt") -> None:
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+
+
+def test_s3_every_bucket_has_default_encryption(endpoint: str, s3: Any) -> None:
+    s3.create_bucket(Bucket="bkt")
+    assert encryption_rules(s3) == [DEFAULT_RULE]
+    resp = raw_s3(endpoint, "GET", "/bkt?encryption")
+    assert resp.status_code == 200
+    assert (
+        "<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault>"
+        "<BucketKeyEnabled>false</BucketKeyEnabled><BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType>"
+        "</BlockedEncryptionTypes></Rule>"
+    ) in resp.text
+    # objects written without SSE headers get SSE-S3
+    assert s3.put_object(Bucket="bkt", Key="k", Body=b"x")["ServerSideEncryption"] == "AES256"
+    assert s3.head_object(Bucket="bkt", Key="k")["ServerSideEncryption"] == "AES256"
+
+
+def test_s3_bucket_encryption_round_trips_every_member(endpoint: str, s3: Any, kms: Any) -> None:
+    s3.create_bucket(Bucket="bkt")
+    key = kms.create_key()["KeyMetadata"]
+    shape = Session().get_service_model("s3").shape_for("ServerSideEncryptionRule")
+    full = {
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]},
+        "BucketKeyEnabled": True,
+        "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]},
+    }
+    assert set(full) == set(shape.members), "the fixture sets every member of the model's rule"
+    assert set(full["ApplyServerSideEncryptionByDefault"]) == set(shape.members["ApplyServerSideEncryptionByDefault"].members)
+    put_rule(s3, full)
+    assert encryption_rules(s3) == [full]
+    out = s3.put_object(Bucket="bkt", Key="k", Body=b"x")
+    assert (out["ServerSideEncryption"], out["SSEKMSKeyId"]) == ("aws:kms", key["Arn"])
+
+    # KMSMasterKeyID is kept as given (key id, alias) and not validated (S3 does not)
+    for ref in (key["KeyId"], "alias/whatever", "arn:aws:kms:us-west-2:111122223333:key/nope"):
+        put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": ref}})
+        assert encryption_rules(s3) == [
+            {
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": ref},
+                "BucketKeyEnabled": False,  # not sent: reported false
+                "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]},  # not sent: the bucket's stays
+            }
+        ]
+    # aws:kms without a key (the AWS managed key aws/s3 is used)
+    put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}})
+    assert encryption_rules(s3) == [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": False, "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}
+    ]
+    # only the blocked types: the bucket keeps SSE-S3
+    put_rule(s3, {"BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}})
+    assert encryption_rules(s3) == [{**DEFAULT_RULE, "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]
+
+
+def test_s3_delete_bucket_encryption_resets_to_sse_s3(endpoint: str, s3: Any) -> None:
+    s3.create_bucket(Bucket="bkt")
+    put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "k"}, "BucketKeyEnabled": True})
+    resp = s3.delete_bucket_encryption(Bucket="bkt")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert encryption_rules(s3) == [DEFAULT_RULE]
+    assert s3.delete_bucket_encryption(Bucket="bkt")["ResponseMetadata"]["HTTPStatusCode"] == 204  # idempotent
+    # the blocked encryption types are a separate setting: the reset keeps them
+    put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}})
+    s3.delete_bucket_encryption(Bucket="bkt")
+    assert encryption_rules(s3) == [{**DEFAULT_RULE, "BlockedEncryptionTypes": {"EncryptionType": ["NONE"]}}]
+
+
+def test_s3_bucket_encryption_errors(endpoint: str, s3: Any) -> None:
+    s3.create_bucket(Bucket="bkt")
+    put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "k"}})
+    before = encryption_rules(s3)
+
+    def refused(call: Any) -> tuple[str, int]:
+        with pytest.raises(ClientError) as e:
+            call()
+        return error_of(e.value)
+
+    for name, call in {
+        "get": lambda: s3.get_bucket_encryption(Bucket="nobkt"),
+        "delete": lambda: s3.delete_bucket_encryption(Bucket="nobkt"),
+        "put": lambda: s3.put_bucket_encryption(Bucket="nobkt", ServerSideEncryptionConfiguration={"Rules": []}),
+    }.items():
+        assert refused(call) == ("NoSuchBucket", 404), name
+    malformed = ("MalformedXML", 400)
+    assert refused(lambda: s3.put_bucket_encryption(Bucket="bkt", ServerSideEncryptionConfiguration={"Rules": []})) == malformed
+    two = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    assert refused(lambda: s3.put_bucket_encryption(Bucket="bkt", ServerSideEncryptionConfiguration={"Rules": [two, two]})) == malformed
+    with pytest.raises(ClientError) as e:
+        put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "k"}})
+    assert error_of(e.value) == ("InvalidArgument", 400)
+    assert e.value.response["Error"]["Message"] == (
+        "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+    )
+    assert e.value.response["Error"]["ArgumentName"] == "ApplyServerSideEncryptionByDefault"
+
+    def xml(rule: str) -> str:
+        return f'<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule>{rule}</Rule></ServerSideEncryptionConfiguration>'
+
+    for body in (
+        xml("<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:nope</SSEAlgorithm></ApplyServerSideEncryptionByDefault>"),
+        xml("<ApplyServerSideEncryptionByDefault><KMSMasterKeyID>k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault>"),
+        xml("<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>maybe</BucketKeyEnabled>"),
+        xml("<BlockedEncryptionTypes><EncryptionType>SSE-KMS</EncryptionType></BlockedEncryptionTypes>"),
+        xml("<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><Extra>1</Extra>"),
+        xml(""),
+        "<ServerSideEncryptionConfiguration><Rule>",
+    ):
+        resp = raw_s3(endpoint, "PUT", "/bkt?encryption", body)
+        assert resp.status_code == 400 and "<Code>MalformedXML</Code>" in resp.text, body
+    assert encryption_rules(s3) == before  # nothing changed
+
+
+def test_s3_encryption_request_log_and_faults(endpoint: str, s3: Any) -> None:
+    s3.create_bucket(Bucket="bkt")
+    requests.delete(f"{endpoint}/_cmk_guard/requests")
+    put_rule(s3, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}})
+    encryption_rules(s3)
+    s3.delete_bucket_encryption(Bucket="bkt")
+    assert [(r["service"], r["operation"]) for r in request_log(endpoint)] == [
+        ("s3", "PutBucketEncryption"),
+        ("s3", "GetBucketEncryption"),
+        ("s3", "DeleteBucketEncryption"),
+    ]
+    set_options(
+        endpoint,
+        faults=[
+            {"operation": "s3:GetBucketEncryption", "code": "AccessDenied", "status": 403, "message": FAULT_MESSAGE, "count": 1},
+            {"operation": "s3:PutBucketEncryption", "code": "SlowDown", "status": 503, "count": 1},
+        ],
+    )
+    once = client(endpoint, "s3", retries={"total_max_attempts": 1})
+    with pytest.raises(ClientError) as e:
+        once.get_bucket_encryption(Bucket="bkt")
+    assert error_of(e.value) == ("AccessDenied", 403) and e.value.response["Error"]["Message"] == FAULT_MESSAGE
+    with pytest.raises(ClientError) as e:
+        put_rule(once, {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}})
+    assert error_of(e.value) == ("SlowDown", 503)
+    assert encryption_rules(once) == [DEFAULT_RULE]  # the faulted Put did not reach moto
+    resp = raw_s3(endpoint, "GET", "/bkt?encryption")
+    assert resp.status_code == 200  # count 1: consumed
+    log = [(r["operation"], r.get("fault")) for r in request_log(endpoint)]
+    assert log[-4:] == [
+        ("GetBucketEncryption", "AccessDenied"),
+        ("PutBucketEncryption", "SlowDown"),
+        ("GetBucketEncryption", None),
+        ("GetBucketEncryption", None),
+    ]
+
+
+# --------------------------------------------------------------------------- Bedrock model invocation logging
+
+FULL_LOGGING = {
+    "cloudWatchConfig": {
+        "logGroupName": "/bedrock/invocations",
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/bedrock-logging",
+        "largeDataDeliveryS3Config": {"bucketName": "large-data", "keyPrefix": "large/"},
+    },
+    "s3Config": {"bucketName": "invocation-logs", "keyPrefix": "logs/"},
+    "textDataDeliveryEnabled": True,
+    "imageDataDeliveryEnabled": False,
+    "embeddingDataDeliveryEnabled": True,
+    "videoDataDeliveryEnabled": False,
+    "audioDataDeliveryEnabled": True,
+}
+LOGGING_PATH = "/logging/modelinvocations"
+
+
+def logging_destinations(endpoint: str) -> None:
+    client(endpoint, "logs").create_log_group(logGroupName="/bedrock/invocations")
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket="large-data")
+    s3.create_bucket(Bucket="invocation-logs")
+
+
+def raw_logging_config(endpoint: str) -> dict[str, Any]:
+    resp = raw(endpoint, "GET", LOGGING_PATH)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    check_shape(body, output_shape("bedrock", "GetModelInvocationLoggingConfiguration"))
+    return body
+
+
+def test_bedrock_logging_config_round_trip(endpoint: str, bedrock: Any) -> None:
+    # every member of the model's LoggingConfig (and of its nested structures) is in the fixture
+    shape = Session().get_service_model("bedrock").shape_for("LoggingConfig")
+
+    def members(s: Any, value: dict[str, Any], at: str) -> None:
+        for name, member in s.members.items():
+            assert name in value, f"FULL_LOGGING misses {at}{name}"
+            if member.type_name == "structure":
+                members(member, value[name], f"{at}{name}.")
+
+    members(shape, FULL_LOGGING, "")
+
+    assert raw_logging_config(endpoint) == {}  # never configured: no loggingConfig member
+    assert "loggingConfig" not in bedrock.get_model_invocation_logging_configuration()
+    logging_destinations(endpoint)
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
+    assert raw_logging_config(endpoint) == {"loggingConfig": FULL_LOGGING}
+    # a Put replaces the whole configuration
+    s3_only = {"s3Config": {"bucketName": "invocation-logs"}}
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=s3_only)
+    assert raw_logging_config(endpoint) == {"loggingConfig": s3_only}
+    bedrock.delete_model_invocation_logging_configuration()
+    assert raw_logging_config(endpoint) == {}
+    bedrock.delete_model_invocation_logging_configuration()  # nothing configured: accepted
+    assert raw_logging_config(endpoint) == {}
+    # per account and Region
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=s3_only)
+    assert "loggingConfig" not in account_client(endpoint, "bedrock", region="us-west-2").get_model_invocation_logging_configuration()
+    assert "loggingConfig" not in account_client(endpoint, "bedrock", OTHER).get_model_invocation_logging_configuration()
+
+
+def test_bedrock_logging_config_validation(endpoint: str, bedrock: Any) -> None:
+    logging_destinations(endpoint)
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
+    cw = FULL_LOGGING["cloudWatchConfig"]
+    for body in (
+        {},
+        {"loggingConfig": "on"},
+        {"loggingConfig": {"cloudWatchConfig": {"logGroupName": cw["logGroupName"]}}},  # roleArn is required
+        {"loggingConfig": {"cloudWatchConfig": {**cw, "roleArn": "not-a-role-arn"}}},  # the model's pattern
+        {"loggingConfig": {"cloudWatchConfig": {**cw, "largeDataDeliveryS3Config": {"keyPrefix": "p"}}}},
+        {"loggingConfig": {"s3Config": {"bucketName": "ab"}}},  # min length 3
+        {"loggingConfig": {"s3Config": {"bucketName": "invocation-logs", "keyPrefix": 5}}},
+        {"loggingConfig": {"textDataDeliveryEnabled": "true"}},
+    ):
+        resp = raw(endpoint, "PUT", LOGGING_PATH, body=body)
+        assert resp.status_code == 400, body
+        assert resp.headers["x-amzn-ErrorType"].startswith("ValidationException"), body
+        assert "validation error" in resp.json()["message"], body
+    assert raw_logging_config(endpoint) == {"loggingConfig": FULL_LOGGING}  # nothing changed
+
+
+def test_bedrock_logging_destinations_must_exist(endpoint: str, bedrock: Any) -> None:
+    west_logs = account_client(endpoint, "logs", region="us-west-2")
+    west_logs.create_log_group(logGroupName="/bedrock/invocations")  # another Region's does not count
+    cw = FULL_LOGGING["cloudWatchConfig"]
+
+    def refused(config: dict[str, Any]) -> str:
+        with pytest.raises(ClientError) as e:
+            bedrock.put_model_invocation_logging_configuration(loggingConfig=config)
+        assert error_of(e.value) == ("ValidationException", 400)
+        return str(e.value.response["Error"]["Message"])
+
+    assert refused(FULL_LOGGING) == (
+        f"Failed to validate permissions for log group: {cw['logGroupName']}, with role: {cw['roleArn']}. "
+        "Verify the IAM role permissions are correct."
+    )
+    client(endpoint, "logs").create_log_group(logGroupName="/bedrock/invocations")
+    assert refused(FULL_LOGGING).startswith("Failed to validate permissions for bucket: invocation-logs")
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket="invocation-logs")
+    assert refused(FULL_LOGGING).startswith("Failed to validate permissions for bucket: large-data")
+    assert raw_logging_config(endpoint) == {}  # nothing stored
+    # "only destinations from the same account and Region": a bucket of another account or Region is refused
+    other_s3 = account_client(endpoint, "s3", OTHER, s3={"addressing_style": "path"})
+    other_s3.create_bucket(Bucket="large-data")
+    assert refused(FULL_LOGGING).startswith("Failed to validate permissions for bucket: large-data")
+    other_s3.delete_bucket(Bucket="large-data")
+    s3.create_bucket(Bucket="large-data", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    assert refused(FULL_LOGGING).startswith("Failed to validate permissions for bucket: large-data")
+    s3.delete_bucket(Bucket="large-data")
+    s3.create_bucket(Bucket="large-data")
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
+    assert raw_logging_config(endpoint) == {"loggingConfig": FULL_LOGGING}
+
+
+def test_bedrock_logging_request_log_and_faults(endpoint: str, bedrock: Any) -> None:
+    logging_destinations(endpoint)
+    requests.delete(f"{endpoint}/_cmk_guard/requests")
+    bedrock.put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
+    bedrock.get_model_invocation_logging_configuration()
+    bedrock.delete_model_invocation_logging_configuration()
+    assert [(r["service"], r["operation"]) for r in request_log(endpoint)] == [
+        ("bedrock", "PutModelInvocationLoggingConfiguration"),
+        ("bedrock", "GetModelInvocationLoggingConfiguration"),
+        ("bedrock", "DeleteModelInvocationLoggingConfiguration"),
+    ]
+    set_options(endpoint, faults=[{"operation": "bedrock:PutModelInvocationLoggingConfiguration", "code": "AccessDeniedException", "count": 1}])
+    with pytest.raises(ClientError) as e:
+        client(endpoint, "bedrock", retries={"total_max_attempts": 1}).put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
+    assert error_of(e.value) == ("AccessDeniedException", 403)  # the model's status for it
+    assert raw_logging_config(endpoint) == {}

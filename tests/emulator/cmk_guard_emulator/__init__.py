@@ -1,5 +1,5 @@
-"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, request log,
-per-account options and fault injection)."""
+"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, CloudWatch Logs
+key association, S3 default encryption, request log, per-account options and fault injection)."""
 
 _applied = False
 
@@ -9,12 +9,15 @@ def apply_patches() -> None:
     global _applied
     if _applied:
         return
-    from . import bedrock_fixes, guardrails, kms_patches, request_log
+    from . import bedrock_fixes, bedrock_logging, guardrails, kms_patches, logs_kms, request_log, s3_encryption
 
     guardrails.apply()
+    bedrock_logging.apply()  # before bedrock_fixes: its handlers go through model conformance too
     bedrock_fixes.apply()  # wraps every bedrock answer in the model conformance step
     guardrails.apply_extra_members()  # after it: extra members must survive conformance
     kms_patches.apply()
+    logs_kms.apply()
+    s3_encryption.apply()
     request_log.apply()
     _applied = True
 

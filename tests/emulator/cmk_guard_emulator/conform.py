@@ -32,10 +32,10 @@ def conform(value: Any, shape: Any) -> Any:
     return value
 
 
-def wrap_responses(cls: type, service: str) -> None:
-    """Wrap every handler of cls that implements an operation of `service`."""
+def wrap_responses(cls: type, service: str, operations: "tuple[str, ...] | None" = None) -> None:
+    """Wrap every handler of cls that implements an operation of `service` (or only `operations`)."""
     model = service_model(service)
-    for op_name in model.operation_names:
+    for op_name in operations or model.operation_names:
         method = camelcase_to_underscores(op_name)
         orig = cls.__dict__.get(method)
         if orig is None or getattr(orig, "_cmk_conformed", False):

@@ -99,6 +99,7 @@ def encode(service: str, fault: dict[str, Any], content_type: str) -> tuple[int,
         )
         return status, headers, body
     if name == "s3":
+        headers.update({"Content-Type": "application/xml", "x-amz-request-id": request_id})  # as S3 sends them
         body = f"<Error><Code>{xml_code}</Code><Message>{xml_message}</Message><RequestId>{rid}</RequestId></Error>"
         return status, headers, body
     # query and the other rest-xml services
