@@ -220,8 +220,10 @@ async fn a_run_that_dies_mid_fix_does_not_block_its_retry_which_reports_the_fix(
     // Updates take 2 s to settle: the run dies while it waits for READY.
     a.emulate(json!({"guardrailTransitionSeconds": 2.0}));
     let e = event("CreateGuardrail.json", &a.id, &arn);
+    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left).
+    let deadline = Instant::now() + Duration::from_secs(12);
     let options = Options {
-        deadline: Some(Instant::now() + Duration::from_secs(8)),
+        deadline: Some(deadline),
         ..Options::default()
     };
     let ctx = a.context(w.env.clone());
@@ -250,7 +252,8 @@ async fn a_run_that_dies_mid_fix_does_not_block_its_retry_which_reports_the_fix(
         other => panic!("expected InProgress, got {other:?}"),
     }
     // ... and one after its deadline is handled, and tells what the dead run did.
-    tokio::time::sleep_until(Instant::now() + Duration::from_secs(11)).await;
+    // The claim lapses 3 s after the deadline (the ledger counts whole seconds).
+    tokio::time::sleep_until(deadline + Duration::from_millis(4500)).await;
     let f = w.run(&e).await;
     assert_eq!(f.status, Status::Compliant, "{}", f.reason);
     assert_eq!(f.action.kind, ActionKind::Remediated, "{:?}", f.action);

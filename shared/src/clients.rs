@@ -60,20 +60,23 @@ pub fn timeouts_for(budget: Duration) -> TimeoutConfig {
 pub struct Scope {
     pub account: String,
     pub region: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`, ...: for the ARNs a reactor builds.
+    pub partition: String,
     pub config: SdkConfig,
     /// Every reactor classifies keys where its resource lives: one client per scope.
     pub kms: aws_sdk_kms::Client,
 }
 
 impl Scope {
-    fn new(account: &str, region: &str, config: &SdkConfig) -> Self {
+    fn new(at: &Location, config: &SdkConfig) -> Self {
         let config = config
             .to_builder()
-            .region(Region::new(region.to_owned()))
+            .region(Region::new(at.region.clone()))
             .build();
         Scope {
-            account: account.to_owned(),
-            region: region.to_owned(),
+            account: at.account.clone(),
+            region: at.region.clone(),
+            partition: at.partition.clone(),
             kms: aws_sdk_kms::Client::new(&config),
             config,
         }
@@ -189,7 +192,7 @@ impl Context {
         if let Some(scope) = self.scopes.lock().ok().and_then(|s| s.get(&key).cloned()) {
             return Ok(scope);
         }
-        let scope = Scope::new(&at.account, &at.region, &self.account_config(at).await?);
+        let scope = Scope::new(at, &self.account_config(at).await?);
         if let Ok(mut scopes) = self.scopes.lock() {
             scopes.insert(key, scope.clone());
         }

@@ -48,6 +48,16 @@ impl RawBody {
         RawBody::default()
     }
 
+    /// The answer's bytes as the service sent them (JSON, or XML for S3).
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        let slot = self
+            .0
+            .lock()
+            .map_err(|_| "the raw answer is unavailable".to_owned())?;
+        slot.clone()
+            .ok_or_else(|| "no answer was captured".to_owned())
+    }
+
     /// The answer as JSON (an empty body is `{}`).
     pub fn json(&self) -> Result<Value, String> {
         let slot = self

@@ -28,6 +28,17 @@ pub struct Observed<S> {
     pub state: S,
 }
 
+/// What reading the resource found.
+#[derive(Debug, Clone)]
+pub enum Found<S> {
+    Resource(Observed<S>),
+    /// It no longer exists.
+    Gone,
+    /// The event names a part that is not one of the resource's (says which): not this
+    /// check's concern. A reactor that can tell before reading every part says so at once.
+    Unrelated(String),
+}
+
 /// One encrypted part of a resource: a guardrail's DRAFT or a published version, a logging
 /// destination, a job's output model.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,14 +141,13 @@ pub trait Reactor: Send + Sync {
         }
     }
 
-    /// Reads the resource and every part of it that is encrypted. `Ok(None)`: it no longer
-    /// exists. A part that cannot be read is a [`Subject::Unreadable`] protection; `Err` is
-    /// for the resource itself.
+    /// Reads the resource and every part of it that is encrypted. A part that cannot be read
+    /// is a [`Subject::Unreadable`] protection; `Err` is for the resource itself.
     fn gather(
         &self,
         scope: &Scope,
         named: &Named,
-    ) -> impl Future<Output = Result<Option<Observed<Self::State>>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Found<Self::State>, AwsError>> + Send;
 
     /// Whether `protection` is the part an event names (by kind and id as the record gives
     /// it). Default: the same kind and resource name.

@@ -16,7 +16,9 @@ use aws_sdk_sts::config::Credentials;
 use bedrock_cmk_guard::clients::{Context, Env, Home};
 use bedrock_cmk_guard::finding::Finding;
 use bedrock_cmk_guard::pipeline::{handle, HandlerError, Options};
+use bedrock_cmk_guard::Reactor;
 use guardrails::Guardrails;
+use invocation_logging::InvocationLogging;
 use serde_json::Value;
 
 pub const REGION: &str = "us-east-1";
@@ -108,6 +110,8 @@ pub struct Account {
     pub sqs: aws_sdk_sqs::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Account {
@@ -137,6 +141,13 @@ impl Account {
             sqs: aws_sdk_sqs::Client::new(&config),
             ssm: aws_sdk_ssm::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            // The emulator answers on 127.0.0.1: bucket names are no host names there.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(true)
+                    .build(),
+            ),
             id,
             credentials,
             config,
@@ -658,12 +669,12 @@ pub fn wait_for_port(port: u16, seconds: u64) {
 
 /// An account with an alert topic, a settings document and a function context: the world
 /// one deployed function sees.
-pub struct World {
+pub struct Guarded<R> {
     pub account: Account,
     pub queue_url: String,
     pub env: Env,
     /// One reactor for the whole test, like one warm instance.
-    pub reactor: Guardrails,
+    pub reactor: R,
     /// Publish requests already matched with deliveries by `messages`.
     published_seen: std::cell::Cell<usize>,
     warm: std::sync::OnceLock<Context>,
@@ -672,12 +683,17 @@ pub struct World {
 /// The settings parameter the tests' worlds use.
 pub const SETTINGS: &str = "/cmk-guard/settings";
 
-impl World {
-    pub async fn new(test: &str, settings: Option<Value>) -> World {
-        World::new_in(Account::new(test).await, settings).await
+/// The guardrails function's world.
+pub type World = Guarded<Guardrails>;
+/// The invocation-logging function's world.
+pub type LoggingWorld = Guarded<InvocationLogging>;
+
+impl<R: Reactor + Default> Guarded<R> {
+    pub async fn new(test: &str, settings: Option<Value>) -> Self {
+        Self::new_in(Account::new(test).await, settings).await
     }
 
-    pub async fn new_in(account: Account, settings: Option<Value>) -> World {
+    pub async fn new_in(account: Account, settings: Option<Value>) -> Self {
         let (topic_arn, queue_url) = account.alert_topic().await;
         // No settings of its own: an empty document, i.e. the defaults (a named parameter
         // that does not exist is an error).
@@ -688,28 +704,28 @@ impl World {
             config_parameter: Some(SETTINGS.to_owned()),
             ..Env::default()
         };
-        World {
+        Guarded {
             account,
             queue_url,
             env,
-            reactor: Guardrails::new(),
+            reactor: R::default(),
             published_seen: Default::default(),
             warm: Default::default(),
         }
     }
 
     /// A world whose function keeps a ledger (STATE_TABLE).
-    pub async fn with_ledger(test: &str, settings: Option<Value>) -> World {
+    pub async fn with_ledger(test: &str, settings: Option<Value>) -> Self {
         let account = Account::new(test).await;
         let table = account.state_table().await;
-        let mut w = World::new_in(account, settings).await;
+        let mut w = Self::new_in(account, settings).await;
         w.env.state_table = Some(table);
         w
     }
 
     /// A world with a ledger that remediates with a CMK of its own; returns the key's ARN too.
-    pub async fn remediating(test: &str) -> (World, String) {
-        let w = World::with_ledger(test, None).await;
+    pub async fn remediating(test: &str) -> (Self, String) {
+        let w = Self::with_ledger(test, None).await;
         let key = w.account.cmk(None).await;
         w.account
             .put_settings(SETTINGS, &remediate_with(&key).to_string())
@@ -766,4 +782,204 @@ impl World {
 /// Settings that remediate with `key` in the test Region.
 pub fn remediate_with(key: &str) -> Value {
     serde_json::json!({"defaults": {"mode": "remediate", "remediationKeys": {REGION: key}}})
+}
+
+/// A key policy: the account's root, plus the services named (`logs`: CloudWatch Logs in the
+/// test Region; `bedrock`: Bedrock writing to a bucket), as a team writes it.
+pub fn key_policy(account: &str, services: &[&str]) -> Value {
+    let mut statements = vec![serde_json::json!({
+        "Sid": "Root", "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": "kms:*", "Resource": "*"
+    })];
+    for service in services {
+        let (principal, action) = match *service {
+            "logs" => (
+                format!("logs.{REGION}.amazonaws.com"),
+                serde_json::json!([
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*"
+                ]),
+            ),
+            _ => (
+                "bedrock.amazonaws.com".to_owned(),
+                serde_json::json!("kms:GenerateDataKey"),
+            ),
+        };
+        statements.push(serde_json::json!({
+            "Sid": format!("Allow-{service}"), "Effect": "Allow",
+            "Principal": {"Service": principal}, "Action": action, "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}}
+        }));
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The names a test's logging configuration uses.
+pub struct Destinations {
+    pub log_group: String,
+    pub bucket: String,
+    pub large_data: String,
+}
+
+impl Account {
+    /// A CMK whose policy lets the services named use it; returns its ARN.
+    pub async fn cmk_for(&self, services: &[&str]) -> String {
+        let arn = self.cmk(None).await;
+        self.kms
+            .put_key_policy()
+            .key_id(&arn)
+            .policy_name("default")
+            .policy(key_policy(&self.id, services).to_string())
+            .send()
+            .await
+            .unwrap();
+        arn
+    }
+
+    /// A log group, a bucket and a large-data bucket (on `key` when given, else as S3 and
+    /// CloudWatch Logs leave them), and the logging configuration that uses them.
+    pub async fn logging(&self, key: Option<&str>) -> Destinations {
+        let d = Destinations {
+            log_group: "/bedrock/invocations".to_owned(),
+            bucket: format!("bedrock-logs-{}", self.id),
+            large_data: format!("bedrock-large-{}", self.id),
+        };
+        self.logs
+            .create_log_group()
+            .log_group_name(&d.log_group)
+            .set_kms_key_id(key.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+        for bucket in [&d.bucket, &d.large_data] {
+            self.s3.create_bucket().bucket(bucket).send().await.unwrap();
+            if let Some(key) = key {
+                self.bucket_encryption(bucket, "aws:kms", Some(key)).await;
+            }
+        }
+        self.put_logging(&d).await;
+        d
+    }
+
+    pub async fn put_logging(&self, d: &Destinations) {
+        use aws_sdk_bedrock::types::{CloudWatchConfig, LoggingConfig, S3Config};
+        let config = LoggingConfig::builder()
+            .cloud_watch_config(
+                CloudWatchConfig::builder()
+                    .log_group_name(&d.log_group)
+                    .role_arn(format!("arn:aws:iam::{}:role/bedrock-logging", self.id))
+                    .large_data_delivery_s3_config(
+                        S3Config::builder()
+                            .bucket_name(&d.large_data)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .s3_config(
+                S3Config::builder()
+                    .bucket_name(&d.bucket)
+                    .key_prefix("bedrock")
+                    .build()
+                    .unwrap(),
+            )
+            .text_data_delivery_enabled(true)
+            .build();
+        self.bedrock
+            .put_model_invocation_logging_configuration()
+            .logging_config(config)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// PutBucketEncryption with one default rule.
+    pub async fn bucket_encryption(&self, bucket: &str, algorithm: &str, key: Option<&str>) {
+        use aws_sdk_s3::types::*;
+        let default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::from(algorithm))
+            .set_kms_master_key_id(key.map(str::to_owned))
+            .build()
+            .unwrap();
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(default)
+            .bucket_key_enabled(key.is_some())
+            .build();
+        self.s3
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The bucket's default encryption: (algorithm, key, bucket key).
+    pub async fn bucket_key(&self, bucket: &str) -> (String, Option<String>, Option<bool>) {
+        let out = self
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let rule = &out.server_side_encryption_configuration().unwrap().rules()[0];
+        let default = rule.apply_server_side_encryption_by_default().unwrap();
+        (
+            default.sse_algorithm().as_str().to_owned(),
+            default.kms_master_key_id().map(str::to_owned),
+            rule.bucket_key_enabled(),
+        )
+    }
+
+    /// The log group's key, if it has one (`Err` when it does not exist).
+    pub async fn log_group_key(&self, name: &str) -> Result<Option<String>, ()> {
+        let out = self
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(name)
+            .send()
+            .await
+            .unwrap();
+        out.log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name))
+            .map(|g| g.kms_key_id().map(str::to_owned))
+            .ok_or(())
+    }
+}
+
+/// A logging fixture event rewritten to `account`, a fresh eventID, and the log group or
+/// bucket it names (when it names one).
+pub fn logging_event(fixture: &str, account: &str, names: Option<&str>) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/events")
+        .join(fixture);
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["account"] = account.into();
+    event["region"] = REGION.into();
+    let detail = &mut event["detail"];
+    detail["awsRegion"] = REGION.into();
+    detail["recipientAccountId"] = account.into();
+    detail["userIdentity"]["accountId"] = account.into();
+    detail["eventID"] = unique_account("event").into();
+    if let Some(name) = names {
+        let request = &mut detail["requestParameters"];
+        for member in ["logGroupName", "bucketName"] {
+            if request.get(member).is_some() {
+                request[member] = name.into();
+            }
+        }
+    }
+    event
 }

@@ -19,7 +19,8 @@ use bedrock_cmk_guard::keys::{KeyInfo, KeyRef};
 use bedrock_cmk_guard::raw::{differences, unknown_members, RawBody};
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixError, Named, Names, Observed, Protection, Reactor, Scope, Subject,
+    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
+    Subject,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -138,11 +139,7 @@ impl Reactor for Guardrails {
         ))
     }
 
-    async fn gather(
-        &self,
-        scope: &Scope,
-        named: &Named,
-    ) -> Result<Option<Observed<Self::State>>, AwsError> {
+    async fn gather(&self, scope: &Scope, named: &Named) -> Result<Found<Self::State>, AwsError> {
         let Named::Resource(resource_id) = named else {
             return Err(AwsError::new(
                 "bedrock:GetGuardrail",
@@ -157,7 +154,7 @@ impl Reactor for Guardrails {
         );
         let (draft, raw) = match draft {
             Ok(read) => read,
-            Err(Read::Gone) => return Ok(None),
+            Err(Read::Gone) => return Ok(Found::Gone),
             Err(Read::Failed(error)) => return Err(error),
         };
         let mut protections = vec![draft_protection(&draft, &raw)];
@@ -165,7 +162,7 @@ impl Reactor for Guardrails {
             Ok(versions) => {
                 protections.extend(self.version_protections(&bedrock, &draft, &versions).await)
             }
-            Err(Read::Gone) => return Ok(None),
+            Err(Read::Gone) => return Ok(Found::Gone),
             Err(Read::Failed(error)) => protections.push(Protection {
                 name: "published versions".to_owned(),
                 noun: "the guardrail's published versions".to_owned(),
@@ -179,7 +176,7 @@ impl Reactor for Guardrails {
             GuardrailStatus::Ready | GuardrailStatus::Failed => None,
             other => Some(format!("the guardrail is {}", other.as_str())),
         };
-        Ok(Some(Observed {
+        Ok(Found::Resource(Observed {
             resource: Resource {
                 kind: Self::RESOURCE_TYPE.to_owned(),
                 arn: Some(draft.guardrail_arn().to_owned()),

@@ -18,7 +18,7 @@ use crate::decide::{self, Case, Judged};
 use crate::intake::{Named, Trigger};
 use crate::keys::{KeyEvidence, KeyRef};
 use crate::ledger::{now_secs, Claim, FixRecord, ResourceRecord};
-use crate::reactor::{Observed, Protection, Reactor, Subject};
+use crate::reactor::{Found, Observed, Protection, Reactor, Subject};
 use crate::settings::{AccountSettings, Mode, Settings, SettingsError};
 use crate::verdict::{judge_key, Location, Verdict};
 
@@ -41,15 +41,6 @@ pub(super) struct Facts {
     pub claim: Result<Option<Claim>, AwsError>,
     /// `None`: no ledger, or it could not be read. Its fixes are the recent ones only.
     pub record: Option<ResourceRecord>,
-}
-
-/// What reading the resource found.
-pub(super) enum Found<S> {
-    Resource(Observed<S>),
-    /// It no longer exists.
-    Gone,
-    /// The event names a part that is not one of the resource's (says which).
-    Unrelated(String),
 }
 
 pub(super) type Gathered<S> = Result<Found<S>, AwsError>;
@@ -105,10 +96,7 @@ pub(super) async fn gather<R: Reactor>(
     let known_arn = reactor.resource_arn(&trigger.named, &at);
     let read = || async {
         match &scope {
-            Ok(scope) => reactor
-                .gather(scope, &trigger.named)
-                .await
-                .map(|o| o.map_or(Found::Gone, Found::Resource)),
+            Ok(scope) => reactor.gather(scope, &trigger.named).await,
             Err(e) => Err(e.clone()),
         }
     };
@@ -116,15 +104,22 @@ pub(super) async fn gather<R: Reactor>(
     let early = match &trigger.named {
         Named::Part { kind, id } => {
             let gathered = read().await;
-            if let Ok(Found::Resource(o)) = &gathered {
-                if !o.protections.iter().any(|p| reactor.is_part(p, kind, id)) {
-                    let why = format!(
+            let unrelated = match &gathered {
+                Ok(Found::Unrelated(why)) => Some(why.clone()),
+                // The reactor could not tell before reading the parts: none of them is it.
+                Ok(Found::Resource(o))
+                    if !o.protections.iter().any(|p| reactor.is_part(p, kind, id)) =>
+                {
+                    Some(format!(
                         "{kind} {id} is not a part of {} ({}), so it is not this check's concern",
                         R::NOUN,
                         o.resource.name.as_deref().unwrap_or("unnamed")
-                    );
-                    return (quiet(at, scope), Ok(Found::Unrelated(why)));
+                    ))
                 }
+                _ => None,
+            };
+            if let Some(why) = unrelated {
+                return (quiet(at, scope), Ok(Found::Unrelated(why)));
             }
             Some(gathered)
         }

@@ -13,13 +13,13 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use self::facts::Found;
 use self::finish::Unjudged;
 use crate::clients::Context;
 use crate::decide::{self, Plan};
 use crate::finding::{Action, Finding, Resource, Severity, Status, TriggerSummary, SCHEMA};
 use crate::intake::{self, Call, Envelope, Intake, IntakeError};
 use crate::ledger::{now_secs, Claim, Entry};
+use crate::reactor::Found;
 use crate::reactor::Reactor;
 use crate::settings::Mode;
 use crate::verdict::Location;
