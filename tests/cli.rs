@@ -259,3 +259,36 @@ async fn a_local_run_without_a_topic_never_silences_the_deployed_function() {
     assert_eq!(f.action.kind, ActionKind::Alerted, "{:?}", f.action);
     assert_eq!(a.drain(&queue).await.len(), 1);
 }
+
+/// The CLI runs whichever reactor handles the event: a log group's event reaches the
+/// invocation-logging reactor.
+#[tokio::test]
+async fn the_cli_runs_the_reactor_of_the_event() {
+    let a = Account::new("cli-logging").await;
+    let key = a.cmk_for(&["logs", "bedrock"]).await;
+    let d = a.logging(Some(&key)).await;
+    a.logs
+        .disassociate_kms_key()
+        .log_group_name(&d.log_group)
+        .send()
+        .await
+        .unwrap();
+    let file = write(
+        "disassociate.json",
+        &cmk_guard_tests::logging_event("DisassociateKmsKey.json", &a.id, Some(&d.log_group))
+            ["detail"]
+            .to_string(),
+    );
+    let out = cmk_guard(&a, &["check", "--event", file.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let finding: Finding = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(finding.check, "bedrock-invocation-logging-cmk");
+    assert_eq!(finding.status, Status::NonCompliant);
+    assert!(finding.protections.iter().any(
+        |p| p.name == format!("log group {}", d.log_group) && p.verdict == Status::NonCompliant
+    ));
+}

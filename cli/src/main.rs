@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bedrock_cmk_guard::intake::Envelope;
+use bedrock_cmk_guard::intake::{self, Envelope, IntakeError};
 use bedrock_cmk_guard::pipeline::{self, HandlerError, Options};
 use bedrock_cmk_guard::settings::Mode;
-use bedrock_cmk_guard::{Context, Finding};
+use bedrock_cmk_guard::{Context, EventSpec, Finding, Reactor};
 use clap::{Parser, Subcommand, ValueEnum};
 use guardrails::Guardrails;
+use invocation_logging::InvocationLogging;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -82,9 +83,37 @@ fn read_event(path: &PathBuf) -> Result<Value, String> {
     serde_json::from_str(&text).map_err(|e| format!("{name} is not JSON: {e}"))
 }
 
-/// Every reactor the CLI knows; the one whose events include the event's name runs it.
+/// Every reactor the CLI knows; the one whose events include the event's call runs it.
 async fn run(ctx: &Context, event: &Value, options: &Options) -> Result<Finding, HandlerError> {
-    pipeline::handle(&Guardrails::new(), ctx, event, options).await
+    let handles = |specs: &[EventSpec]| {
+        intake::identify(event).is_some_and(|(source, name)| {
+            specs
+                .iter()
+                .any(|s| s.event_source == source && s.event_name == name)
+        })
+    };
+    if handles(InvocationLogging::EVENTS) {
+        return pipeline::handle(&InvocationLogging::new(), ctx, event, options).await;
+    }
+    if handles(Guardrails::EVENTS) {
+        return pipeline::handle(&Guardrails::new(), ctx, event, options).await;
+    }
+    // None does: the answer names every event the CLI knows.
+    let (event_source, event_name) = intake::identify(event).unwrap_or_default();
+    if event_name.is_empty() {
+        // Not shaped like an event: intake says why.
+        return pipeline::handle(&Guardrails::new(), ctx, event, options).await;
+    }
+    let handled: Vec<&str> = Guardrails::EVENTS
+        .iter()
+        .chain(InvocationLogging::EVENTS)
+        .map(|s| s.event_name)
+        .collect();
+    Err(HandlerError::Intake(IntakeError::Unhandled {
+        event_source,
+        event_name,
+        handled: handled.join(", "),
+    }))
 }
 
 #[tokio::main(flavor = "current_thread")]

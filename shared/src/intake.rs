@@ -292,6 +292,15 @@ pub fn parse(event: &Value, specs: &[EventSpec], rule: Envelope) -> Result<Intak
     }))
 }
 
+/// Which call an event records, `(eventSource, eventName)`, without judging the rest: for
+/// choosing the reactor that handles it (the CLI takes any event). `None` when the event is
+/// not shaped like one at all; [`parse`] then says why.
+pub fn identify(event: &Value) -> Option<(String, String)> {
+    let (record, _) = split_envelope(event).ok()?;
+    let text = |name| record.get(name).and_then(Value::as_str).map(str::to_owned);
+    Some((text("eventSource")?, text("eventName")?))
+}
+
 /// Accepts the EventBridge envelope the Lambda receives, or the bare CloudTrail record
 /// (what CloudTrail writes to S3, and what most published samples are).
 fn split_envelope(event: &Value) -> Result<(&Value, Option<EventBridgeEvent<Value>>), IntakeError> {
