@@ -1,9 +1,10 @@
 """The deployed permissions must match what the Rust code calls, and nothing more.
 
-The guardrails function is built from functions/guardrails/src/*.rs and shared/src/*.rs. Every
-SDK operation they call shows up as a fluent call `.<snake_case_operation>()`; the candidate
-operations come from botocore's service models, so a new call in the code (or a call removed)
-fails this test until template.yaml's GuardrailsFunctionRole says the same.
+Each function is built from functions/<name>/src/*.rs and shared/src/*.rs. Every SDK operation
+they call shows up as a fluent call `.<snake_case_operation>()`; the candidate operations come
+from botocore's service models, so a new call in the code (or a call removed) fails this test
+until the function's role in template.yaml (and its member role) says the same. Each rule must
+name exactly the events its reactor declares.
 """
 
 from __future__ import annotations
@@ -18,12 +19,32 @@ from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, !GetAtt, ... (sho
 
 INFRA = Path(__file__).resolve().parents[1]
 ROOT = INFRA.parent
-SOURCES = sorted(
-    [*(ROOT / "functions/guardrails/src").glob("*.rs"), *(ROOT / "shared/src").glob("*.rs")]
-)
 
-# botocore service name -> IAM service prefix (the IAM action name is the operation name for
-# all of these).
+
+class Function:
+    """One reactor Lambda and the resources that belong to it in the two templates."""
+
+    def __init__(self, crate, role, member_role, rule, forward_rule, function, extra_grants):
+        self.crate = crate
+        self.role = role
+        self.member_role = member_role
+        self.rule = rule
+        self.forward_rule = forward_rule
+        self.function = function
+        # Actions granted though the code never calls them (GRANTED_FOR_ANOTHER_REASON).
+        self.extra_grants = extra_grants
+
+    def sources(self) -> list[Path]:
+        return sorted(
+            [*(ROOT / "functions" / self.crate / "src").glob("*.rs"),
+             *(ROOT / "shared/src").glob("*.rs")]
+        )
+
+    def __repr__(self) -> str:
+        return self.crate
+
+# botocore service name -> IAM service prefix (the IAM action name is the operation name,
+# except for the calls in GOVERNED_BY).
 SERVICES = {
     "bedrock": "bedrock",
     "kms": "kms",
@@ -31,6 +52,8 @@ SERVICES = {
     "sns": "sns",
     "dynamodb": "dynamodb",
     "sts": "sts",
+    "logs": "logs",
+    "s3": "s3",
 }
 
 # Calls the SDK makes that do not appear as `.<operation>()` in our code.
@@ -45,16 +68,17 @@ NEEDS_NO_PERMISSION = {
 }
 
 # Calls IAM governs through other actions: a transaction needs the permissions of the writes
-# it holds (the ledger's transactions hold only Updates).
+# it holds (the ledger's transactions hold only Updates); S3 names the bucket-encryption
+# actions after the subresource, not the operation.
 GOVERNED_BY = {
     "dynamodb:TransactWriteItems": {"dynamodb:UpdateItem"},
+    "s3:GetBucketEncryption": {"s3:GetEncryptionConfiguration"},
+    "s3:PutBucketEncryption": {"s3:PutEncryptionConfiguration"},
 }
 
-# Actions granted though the code never calls them, each for a stated reason.
+# Actions granted to every function though the code never calls them, each for a stated reason.
 GRANTED_FOR_ANOTHER_REASON = {
-    # Bedrock's UpdateGuardrail with a CMK uses the key with the caller's credentials
-    # (kms:ViaService bedrock.<region>); and SNS does the same for a CMK-encrypted topic.
-    "kms:CreateGrant",
+    # SNS uses a CMK-encrypted topic's key with the publisher's credentials.
     "kms:Decrypt",
     "kms:GenerateDataKey",
     # Lambda's on-failure destination (the DLQ) is written with the function's role.
@@ -63,6 +87,29 @@ GRANTED_FOR_ANOTHER_REASON = {
     "logs:CreateLogStream",
     "logs:PutLogEvents",
 }
+
+FUNCTIONS = [
+    Function(
+        crate="guardrails",
+        role="GuardrailsFunctionRole",
+        member_role="MemberRole",
+        rule="GuardrailChangeRule",
+        forward_rule="ForwardGuardrailChangesRule",
+        function="GuardrailsFunction",
+        # Bedrock's UpdateGuardrail with a CMK uses the key with the caller's credentials
+        # (kms:ViaService bedrock.<region>).
+        extra_grants={"kms:CreateGrant"},
+    ),
+    Function(
+        crate="invocation-logging",
+        role="InvocationLoggingFunctionRole",
+        member_role="InvocationLoggingMemberRole",
+        rule="InvocationLoggingChangeRule",
+        forward_rule="ForwardInvocationLoggingChangesRule",
+        function="InvocationLoggingFunction",
+        extra_grants=set(),
+    ),
+]
 
 
 def load(name: str) -> dict:
@@ -84,10 +131,10 @@ def operation_index() -> dict[str, set[str]]:
     return index
 
 
-def called_actions() -> set[str]:
+def called_actions(function: Function) -> set[str]:
     index = operation_index()
     actions: set[str] = set()
-    for path in SOURCES:
+    for path in function.sources():
         text = strip_comments(path.read_text())
         for snake in set(re.findall(r"\.([a-z][a-z0-9_]*)\(\)", text)):
             actions |= index.get(snake, set())
@@ -137,13 +184,15 @@ def member() -> dict:
 
 
 def test_sources_exist():
-    names = {p.name for p in SOURCES}
-    assert {"lib.rs", "clients.rs", "ledger.rs", "settings.rs", "notify.rs", "keys.rs"} <= names
+    for function in FUNCTIONS:
+        names = {p.name for p in function.sources()}
+        assert {"lib.rs", "main.rs", "clients.rs", "ledger.rs", "settings.rs", "notify.rs"} <= names
 
 
 def test_scanner_sees_the_known_calls():
     # Guards the scanner itself: if it stopped finding these, the equality below would be
     # comparing two empty-ish sets.
+    guardrails, logging = FUNCTIONS
     assert {
         "bedrock:GetGuardrail",
         "bedrock:ListGuardrails",
@@ -153,36 +202,84 @@ def test_scanner_sees_the_known_calls():
         "ssm:GetParameter",
         "dynamodb:PutItem",
         "sts:AssumeRole",
-    } <= called_actions()
+    } <= called_actions(guardrails)
+    assert {
+        "bedrock:GetModelInvocationLoggingConfiguration",
+        "logs:DescribeLogGroups",
+        "logs:AssociateKmsKey",
+        "s3:GetBucketEncryption",
+        "s3:PutBucketEncryption",
+        "kms:GetKeyPolicy",
+        "kms:DescribeKey",
+        "sns:Publish",
+    } <= called_actions(logging)
 
 
-def test_function_policy_matches_the_code(central):
-    code = called_actions() - NEEDS_NO_PERMISSION
+def needed(function: Function) -> set[str]:
+    """The IAM actions the function's code needs."""
+    code = called_actions(function) - NEEDS_NO_PERMISSION
     for call, governing in GOVERNED_BY.items():
         if call in code:
             code = (code - {call}) | governing
-    policy = granted(central["Resources"]["GuardrailsFunctionRole"]) - GRANTED_FOR_ANOTHER_REASON
+    return code
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_function_policy_matches_the_code(central, function):
+    code = needed(function)
+    policy = (
+        granted(central["Resources"][function.role])
+        - GRANTED_FOR_ANOTHER_REASON
+        - function.extra_grants
+    )
     assert code - policy == set(), "called in the code but not granted"
     assert policy - code == set(), "granted but not called in the code"
 
 
-def test_other_reasons_are_really_granted(central):
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_other_reasons_are_really_granted(central, function):
     # A stale entry in GRANTED_FOR_ANOTHER_REASON would hide drift.
-    assert GRANTED_FOR_ANOTHER_REASON <= granted(central["Resources"]["GuardrailsFunctionRole"])
+    granted_ = granted(central["Resources"][function.role])
+    assert (GRANTED_FOR_ANOTHER_REASON | function.extra_grants) <= granted_
 
 
-def test_member_role_is_a_subset_of_the_function(central, member):
-    function = granted(central["Resources"]["GuardrailsFunctionRole"])
-    member_actions = granted(member["Resources"]["MemberRole"])
-    assert member_actions
-    assert member_actions <= function
+# What stays in the central account: settings, the ledger, findings, reaching members, the
+# function's own logs and dead letters.
+CENTRAL_ONLY_SERVICES = {"ssm", "dynamodb", "sns", "sts", "sqs"}
 
 
-def test_member_role_is_trusted_by_the_central_role_only(member):
-    trust = member["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_member_role_grants_what_the_function_does_in_a_member_account(central, member, function):
+    member_actions = granted(member["Resources"][function.member_role])
+    in_member = {
+        a for a in needed(function) if a.split(":")[0] not in CENTRAL_ONLY_SERVICES
+    } | function.extra_grants
+    if function.extra_grants:
+        # Bedrock's use of the key happens in the member account too.
+        in_member |= {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert member_actions == in_member
+    assert member_actions <= granted(central["Resources"][function.role])
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_member_role_is_trusted_by_its_central_role_only(member, function):
+    trust = member["Resources"][function.member_role]["Properties"]["AssumeRolePolicyDocument"]
     [statement] = trust["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
-    assert "aws:PrincipalArn" in statement["Condition"]["ArnEquals"]
+    principal = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+    assert principal, "narrowed to one role"
+
+
+def test_each_function_reaches_its_own_member_role(central):
+    # The guardrails function must not be able to assume the role that changes buckets, and
+    # the other way round.
+    env = {
+        f.crate: central["Resources"][f.function]["Properties"]["Environment"]["Variables"][
+            "MEMBER_ROLE_NAME"
+        ]
+        for f in FUNCTIONS
+    }
+    assert len({str(v) for v in env.values()}) == len(FUNCTIONS), env
 
 
 def all_policy_statements(template: dict) -> list[dict]:
@@ -213,10 +310,11 @@ def test_no_wildcard_actions(name):
             assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action), action
 
 
-def reactor_events() -> set[tuple[str, str]]:
-    text = (ROOT / "functions/guardrails/src/lib.rs").read_text()
+def reactor_events(function: Function) -> set[tuple[str, str]]:
+    path = ROOT / "functions" / function.crate / "src/lib.rs"
+    text = path.read_text()
     block = re.search(r"const EVENTS: &'static \[EventSpec\] = &\[(.*?)\n    \];", text, re.S)
-    assert block, "EVENTS const not found in functions/guardrails/src/lib.rs"
+    assert block, f"EVENTS const not found in {path}"
     pairs = re.findall(
         r'event_source:\s*"([^"]+)",\s*event_name:\s*"([^"]+)"', block.group(1)
     )
@@ -225,27 +323,59 @@ def reactor_events() -> set[tuple[str, str]]:
 
 
 def rule_events(rule: dict) -> set[tuple[str, str]]:
+    """The (eventSource, eventName) pairs a rule matches; each `$or` branch pairs one
+    service's source with its own calls, so no branch matches another service's call."""
     pattern = rule["Properties"]["EventPattern"]
-    assert list(pattern["source"]) == ["aws.bedrock"]
     assert list(pattern["detail-type"]) == ["AWS API Call via CloudTrail"]
     detail = pattern["detail"]
-    return {(s, n) for s in detail["eventSource"] for n in detail["eventName"]}
+    branches = detail["$or"] if "$or" in detail else [detail]
+    pairs = set()
+    for branch in branches:
+        assert set(branch) == {"eventSource", "eventName"}, branch
+        pairs |= {(s, n) for s in branch["eventSource"] for n in branch["eventName"]}
+    # Every CloudTrail source the rule takes has its events, and no other.
+    sources = {"aws." + s.split(".")[0] for s, _ in pairs}
+    assert set(pattern["source"]) == sources
+    return pairs
 
 
-def test_rule_pattern_matches_the_reactor(central, member):
-    expected = reactor_events()
-    assert expected == {
+def test_guardrails_events():
+    assert reactor_events(FUNCTIONS[0]) == {
         ("bedrock.amazonaws.com", "CreateGuardrail"),
         ("bedrock.amazonaws.com", "UpdateGuardrail"),
         ("bedrock.amazonaws.com", "CreateGuardrailVersion"),
         ("bedrock.amazonaws.com", "DeleteGuardrail"),
     }
-    assert rule_events(central["Resources"]["GuardrailChangeRule"]) == expected
-    assert rule_events(member["Resources"]["ForwardGuardrailChangesRule"]) == expected
 
 
-def test_function_environment(central):
-    props = central["Resources"]["GuardrailsFunction"]["Properties"]
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_rule_pattern_matches_the_reactor(central, member, function):
+    expected = reactor_events(function)
+    assert rule_events(central["Resources"][function.rule]) == expected
+    assert rule_events(member["Resources"][function.forward_rule]) == expected
+
+
+def test_no_two_rules_deliver_the_same_event(central):
+    seen = [rule_events(central["Resources"][f.rule]) for f in FUNCTIONS]
+    for i, a in enumerate(seen):
+        for b in seen[i + 1 :]:
+            assert not a & b
+
+
+def test_the_bus_accepts_every_forwarded_source(central):
+    condition = central["Resources"]["OrganizationEventBusPolicy"]["Properties"]["Statement"][
+        "Condition"
+    ]["StringEquals"]
+    accepted = set(condition["events:source"])
+    forwarded = set()
+    for f in FUNCTIONS:
+        forwarded |= set(central["Resources"][f.rule]["Properties"]["EventPattern"]["source"])
+    assert accepted == forwarded
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_function_environment(central, function):
+    props = central["Resources"][function.function]["Properties"]
     env = props["Environment"]["Variables"]
     assert set(env) == {
         "ALERT_TOPIC_ARN",
@@ -261,3 +391,24 @@ def test_function_environment(central):
     assert props["Runtime"] == "provided.al2023"
     assert list(props["Architectures"]) == ["arm64"]
     assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert props["CodeUri"] == f"../target/lambda/{function.crate}/"
+    assert props["Role"] == {"Fn::GetAtt": [function.role, "Arn"]}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_rule_targets_its_function_with_retries_and_dead_letters(central, function):
+    rule = central["Resources"][function.rule]["Properties"]
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function.function, "Arn"]}
+    assert "DeadLetterConfig" in target
+    permission = [
+        r["Properties"]
+        for r in central["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["SourceArn"] == {"Fn::GetAtt": [function.rule, "Arn"]}
+    ]
+    assert permission and permission[0]["FunctionName"] == {"Ref": function.function}
+    dlq_sources = central["Resources"]["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert {"Fn::GetAtt": [function.rule, "Arn"]} in list(dlq_sources)
