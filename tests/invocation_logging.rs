@@ -236,10 +236,13 @@ async fn run_case(case: &Case) {
                 assert_eq!(after["logGroup"], json!(key), "{at}");
             } else {
                 assert_eq!(after["bucket"], json!(["aws:kms", key]), "{at}");
+                // A bucket moved off SSE-S3 gets a bucket key; one already on SSE-KMS (with
+                // aws/s3) keeps its bucket-key setting: only the key changes.
+                let was_on_kms = case.fixture == "PutBucketEncryption.json";
                 assert_eq!(
                     w.account.bucket_key(&d.bucket).await.2,
-                    Some(true),
-                    "{at}: bucket key on"
+                    Some(!was_on_kms),
+                    "{at}: bucket key"
                 );
             }
             let own = w.run(&own_event(&name, &w.account.id, &d)).await;
@@ -672,4 +675,31 @@ async fn an_unreadable_destination_is_an_error_and_the_rest_is_still_fixed() {
         ActionKind::Remediated
     );
     assert_eq!(a.log_group_key(&d.log_group).await, Ok(Some(key)));
+}
+
+/// A fix changes the key and nothing it need not: a bucket on dual-layer encryption with the
+/// AWS-managed key stays dual-layer, and its bucket-key setting stays as it was.
+#[tokio::test]
+async fn a_bucket_on_dual_layer_encryption_stays_dual_layer_when_fixed() {
+    let (w, key, d) = healthy("dsse-fix", "remediate", json!({})).await;
+    let a = &w.account;
+    a.bucket_encryption(&d.bucket, "aws:kms:dsse", None).await;
+    let f = w
+        .run(&logging_event(
+            "PutBucketEncryption.json",
+            &a.id,
+            Some(&d.bucket),
+        ))
+        .await;
+    let p = part(&f, &format!("bucket {}", d.bucket));
+    assert_eq!(p.action, ActionKind::Remediated, "{:?}", f.action);
+    assert_eq!(
+        a.bucket_key(&d.bucket).await,
+        ("aws:kms:dsse".to_owned(), Some(key.clone()), Some(false))
+    );
+    let detail = f.action.detail.unwrap_or_default();
+    assert!(
+        detail.contains(&format!("to aws:kms:dsse with {key};")),
+        "{detail}"
+    );
 }

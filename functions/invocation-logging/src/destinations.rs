@@ -639,6 +639,7 @@ pub async fn fix_bucket(
             ))
         }
     };
+    let plan = planned(&rules);
     let configuration = with_key(&rules, &key.arn).map_err(|e| {
         FixError::Refused(format!(
             "could not build the rules from the bucket as read: {e}"
@@ -669,17 +670,29 @@ pub async fn fix_bucket(
     let default = after_rules
         .iter()
         .find(|r| r.apply_server_side_encryption_by_default().is_some());
+    // An absent BucketKeyEnabled reads as false, as S3 applies it.
+    let bucket_key = |v: Option<bool>| v.unwrap_or(false);
     let proven = default.is_some_and(|r| {
-        r.bucket_key_enabled() == Some(true)
+        bucket_key(r.bucket_key_enabled()) == bucket_key(plan.bucket_key)
             && r.apply_server_side_encryption_by_default()
                 .is_some_and(|d| {
-                    *d.sse_algorithm() == ServerSideEncryption::AwsKms
+                    *d.sse_algorithm() == plan.algorithm
                         && d.kms_master_key_id() == Some(key.arn.as_str())
                 })
     });
+    let wanted = format!(
+        "{} with {}{}",
+        plan.algorithm.as_str(),
+        key.arn,
+        if bucket_key(plan.bucket_key) {
+            " and a bucket key"
+        } else {
+            ""
+        }
+    );
     if !proven {
         return Err(FixError::Failed {
-            error: format!("PutBucketEncryption returned success, but GetBucketEncryption does not read aws:kms with {} and a bucket key", key.arn),
+            error: format!("PutBucketEncryption returned success, but GetBucketEncryption does not read {wanted}"),
         });
     }
     if let Some(before) = before {
@@ -694,21 +707,51 @@ pub async fn fix_bucket(
         }
     }
     Ok(format!(
-        "PutBucketEncryption set bucket {} to aws:kms with {} and a bucket key{}; GetBucketEncryption read it back, the other rules as they were.",
+        "PutBucketEncryption set bucket {} to {wanted}{}; GetBucketEncryption read it back, the other rules as they were.",
         b.name,
-        key.arn,
         if rules.len() > 1 { ", keeping its other rules" } else { "" }
     ))
 }
 
-/// The rules with `key` as the default encryption (and a bucket key, which cuts KMS calls
-/// and cost); every other member of every rule as it was. No rule yet: one is added.
+/// What the default rule becomes: the key, and only what a key needs besides.
+#[derive(Debug, Clone, PartialEq)]
+struct Planned {
+    algorithm: ServerSideEncryption,
+    bucket_key: Option<bool>,
+}
+
+/// A bucket already on SSE-KMS or DSSE-KMS keeps its algorithm and its bucket-key setting:
+/// only the key changes (dual-layer encryption is never downgraded, and a bucket key changes
+/// the encryption context that key policies may test). A bucket on SSE-S3, or without a rule,
+/// moves to SSE-KMS with a bucket key, which spares a KMS call per log object.
+fn planned(rules: &[ServerSideEncryptionRule]) -> Planned {
+    let default = rules
+        .iter()
+        .find(|r| r.apply_server_side_encryption_by_default().is_some());
+    let algorithm = default
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().clone());
+    match algorithm {
+        Some(kms @ (ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)) => Planned {
+            algorithm: kms,
+            bucket_key: default.and_then(|r| r.bucket_key_enabled()),
+        },
+        _ => Planned {
+            algorithm: ServerSideEncryption::AwsKms,
+            bucket_key: Some(true),
+        },
+    }
+}
+
+/// The rules with `key` in the default encryption as [`planned`] says; every other member of
+/// every rule as it was. No rule yet: one is added.
 fn with_key(
     rules: &[ServerSideEncryptionRule],
     key: &str,
 ) -> Result<ServerSideEncryptionConfiguration, aws_sdk_s3::error::BuildError> {
+    let plan = planned(rules);
     let default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .sse_algorithm(plan.algorithm)
         .kms_master_key_id(key)
         .build()?;
     let mut rules = rules.to_vec();
@@ -718,13 +761,13 @@ fn with_key(
     {
         Some(rule) => {
             rule.apply_server_side_encryption_by_default = Some(default);
-            rule.bucket_key_enabled = Some(true);
+            rule.bucket_key_enabled = plan.bucket_key;
         }
         None => rules.insert(
             0,
             ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(default)
-                .bucket_key_enabled(true)
+                .set_bucket_key_enabled(plan.bucket_key)
                 .build(),
         ),
     }
@@ -924,5 +967,43 @@ mod tests {
         assert_eq!(rule.blocked_encryption_types(), Some(&blocked), "kept");
         let added = with_key(&[], "k").unwrap();
         assert_eq!(added.rules().len(), 1);
+        assert_eq!(added.rules()[0].bucket_key_enabled(), Some(true));
+    }
+
+    fn kms_rule(
+        algorithm: ServerSideEncryption,
+        bucket_key: Option<bool>,
+    ) -> ServerSideEncryptionRule {
+        ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(algorithm)
+                    .build()
+                    .unwrap(),
+            )
+            .set_bucket_key_enabled(bucket_key)
+            .build()
+    }
+
+    #[test]
+    fn a_bucket_already_on_kms_keeps_its_algorithm_and_bucket_key() {
+        // DSSE-KMS on aws/s3: the key changes, dual-layer stays (and S3 has no bucket keys
+        // for DSSE-KMS, so none is added).
+        let dsse = with_key(&[kms_rule(ServerSideEncryption::AwsKmsDsse, None)], "k").unwrap();
+        let rule = &dsse.rules()[0];
+        let default = rule.apply_server_side_encryption_by_default().unwrap();
+        assert_eq!(default.sse_algorithm(), &ServerSideEncryption::AwsKmsDsse);
+        assert_eq!(default.kms_master_key_id(), Some("k"));
+        assert_eq!(rule.bucket_key_enabled(), None);
+        // SSE-KMS on aws/s3 without a bucket key: the bucket key stays off.
+        let kms = with_key(&[kms_rule(ServerSideEncryption::AwsKms, Some(false))], "k").unwrap();
+        let rule = &kms.rules()[0];
+        assert_eq!(
+            rule.apply_server_side_encryption_by_default()
+                .unwrap()
+                .sse_algorithm(),
+            &ServerSideEncryption::AwsKms
+        );
+        assert_eq!(rule.bucket_key_enabled(), Some(false));
     }
 }
