@@ -3,7 +3,7 @@
 //! destination; the silent follow-up of its own fixes. Each world has an account of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use bedrock_cmk_guard::finding::{ActionKind, Finding, Severity, Status};
+use bedrock_cmk_guard::finding::{ActionKind, Finding, KeyProblem, Severity, Status};
 use cmk_guard_tests::{logging_event, Account, Destinations, LoggingWorld, REGION, SETTINGS};
 use serde_json::{json, Value};
 
@@ -386,6 +386,16 @@ async fn logging_off_is_high_and_the_alert_says_how_to_turn_it_back_on() {
             .as_str()
         )
     );
+    // The person reading the alert sees what it is about in words, and where.
+    let [card] = w.chat_cards(0).try_into().expect("one alert");
+    let title = card["content"]["title"].as_str().unwrap_or_default();
+    assert_eq!(
+        title,
+        format!(
+            "Bedrock model invocation logging configuration \"{REGION}\": logging off or missing"
+        )
+    );
+    assert_eq!(f.protections[0].problem, Some(KeyProblem::Absent));
 }
 
 /// Drift on a bucket or log group the configuration does not use costs one read and says

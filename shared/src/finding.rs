@@ -54,6 +54,35 @@ pub struct ProtectionSummary {
     pub action: ActionKind,
     /// After a fix: the key the read-back proved.
     pub key_after: Option<KeySummary>,
+    /// How it fails, when it is NON_COMPLIANT (`aws_owned`, `absent`, `pending_deletion`, ...);
+    /// `null` otherwise. Absent from findings written before it existed.
+    #[serde(default)]
+    pub problem: Option<KeyProblem>,
+}
+
+/// Each way a part can fail the check; each has its own reason and severity
+/// (`verdict.rs`). Serialized as `aws_owned`, `absent`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyProblem {
+    AwsOwned,
+    AwsManaged,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+    /// Unavailable, Creating, Updating, PendingReplicaDeletion, ...: not usable now.
+    NotEnabled,
+    /// Asymmetric or HMAC: cannot encrypt data at all.
+    CannotEncrypt,
+    /// Nothing encrypts it with a key of any kind (a bucket without a default-encryption rule).
+    Unencrypted,
+    /// What should be protected is not there: a destination that does not exist, logging
+    /// switched off.
+    Absent,
+    NotFound,
+    ForeignAccount,
+    ForeignRegion,
+    NotAllowed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

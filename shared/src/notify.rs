@@ -10,7 +10,7 @@ use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::json;
 
-use crate::finding::{ActionKind, Finding, KeySummary, ProtectionSummary, Status};
+use crate::finding::{ActionKind, Finding, KeyProblem, KeySummary, ProtectionSummary, Status};
 
 /// Parts listed in a message; the rest are counted, and the finding JSON has them all.
 const MAX_PARTS_SHOWN: usize = 10;
@@ -28,13 +28,27 @@ pub struct Message {
     pub attributes: Vec<(&'static str, String)>,
 }
 
-/// "AWS::Bedrock::Guardrail" -> "Bedrock guardrail".
+/// "AWS::Bedrock::Guardrail" -> "Bedrock guardrail";
+/// "AWS::Bedrock::ModelInvocationLoggingConfiguration" -> "Bedrock model invocation logging
+/// configuration".
 fn noun(finding: &Finding) -> String {
     let mut parts = finding.resource.kind.split("::").skip(1);
     match (parts.next(), parts.next()) {
-        (Some(service), Some(kind)) => format!("{service} {}", kind.to_lowercase()),
+        (Some(service), Some(kind)) => format!("{service} {}", words(kind)),
         _ => finding.resource.kind.clone(),
     }
+}
+
+/// "ModelInvocationLoggingConfiguration" -> "model invocation logging configuration".
+fn words(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 fn display_name(finding: &Finding) -> String {
@@ -97,13 +111,50 @@ pub fn title(finding: &Finding) -> String {
         (_, ActionKind::Failed) => format!("Remediation FAILED: {what} is still not encrypted with an allowed customer-managed KMS key"),
         _ if is_resolution(finding) => format!("Resolved: {what} is encrypted with an allowed customer-managed KMS key"),
         (Status::Error, _) => format!("Could not verify the encryption of {what}"),
-        (Status::NonCompliant, _) if finding.protections.len() > 1 => format!(
-            "{what}: {} not encrypted with an allowed customer-managed KMS key",
-            open.join(", ")
-        ),
-        (Status::NonCompliant, _) => format!("{what} is not encrypted with an allowed customer-managed KMS key"),
+        (Status::NonCompliant, _) => non_compliant_title(&what, finding),
         (Status::Compliant, _) => format!("{what} is encrypted with an allowed customer-managed KMS key"),
         (Status::Ignored, _) => format!("Ignored: {}", finding.trigger.event_name),
+    }
+}
+
+/// A problem in words: a part that is off or gone is not "not encrypted", it is missing.
+fn non_compliant_title(what: &str, finding: &Finding) -> String {
+    const NOT_ON_A_CMK: &str = "not encrypted with an allowed customer-managed KMS key";
+    let open = finding
+        .protections
+        .iter()
+        .filter(|p| p.verdict != Status::Compliant && p.action != ActionKind::Remediated);
+    let (missing, rest): (Vec<&ProtectionSummary>, Vec<&ProtectionSummary>) =
+        open.partition(|p| p.problem == Some(KeyProblem::Absent));
+    let names = |parts: &[&ProtectionSummary]| {
+        parts
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (missing.is_empty(), rest.is_empty()) {
+        (true, _) if finding.protections.len() > 1 => {
+            format!("{what}: {} {NOT_ON_A_CMK}", names(&rest))
+        }
+        (true, _) => format!("{what} is {NOT_ON_A_CMK}"),
+        (false, true) => format!("{what}: {} off or missing", names(&missing)),
+        (false, false) => format!(
+            "{what}: {} off or missing; {} {NOT_ON_A_CMK}",
+            names(&missing),
+            names(&rest)
+        ),
+    }
+}
+
+/// A part's key in words; a part with nothing on it says why.
+fn part_key_text(p: &ProtectionSummary) -> String {
+    match (p.problem, &p.key) {
+        (Some(KeyProblem::Absent), _) => {
+            "nothing to encrypt: it is off or does not exist".to_owned()
+        }
+        (Some(KeyProblem::Unencrypted), _) => "no encryption configured".to_owned(),
+        (_, key) => key_text(key.as_ref()),
     }
 }
 
@@ -129,12 +180,8 @@ fn key_text(key: Option<&KeySummary>) -> String {
 /// The key of a part, as "was -> now" after a fix.
 fn part_key(p: &ProtectionSummary) -> String {
     match &p.key_after {
-        Some(after) => format!(
-            "was {} -> now {}",
-            key_text(p.key.as_ref()),
-            key_text(Some(after))
-        ),
-        None => key_text(p.key.as_ref()),
+        Some(after) => format!("was {} -> now {}", part_key_text(p), key_text(Some(after))),
+        None => part_key_text(p),
     }
 }
 
@@ -331,6 +378,14 @@ fn subject(finding: &Finding) -> String {
         (_, ActionKind::Failed) => "Fix FAILED",
         _ if is_resolution(finding) => "Resolved",
         (Status::Error, _) => "Cannot verify",
+        (Status::NonCompliant, _)
+            if finding
+                .protections
+                .iter()
+                .any(|p| p.problem == Some(KeyProblem::Absent)) =>
+        {
+            "Off or missing"
+        }
         (Status::NonCompliant, _) => "No allowed CMK",
         (Status::Compliant, _) => "Compliant",
         (Status::Ignored, _) => "Ignored",

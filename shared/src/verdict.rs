@@ -1,6 +1,8 @@
 //! The judge: a pure function from key evidence and account settings to a verdict.
 
 use crate::finding::{Severity, Status};
+// Part of the Finding contract (each part says how it fails); judged here.
+pub use crate::finding::KeyProblem;
 use crate::keys::{KeyEvidence, KeyInfo, KeyManager, KeyRef};
 use crate::settings::AccountSettings;
 
@@ -26,29 +28,6 @@ pub enum Verdict {
     Error {
         reason: String,
     },
-}
-
-/// Each way a key can fail the check; each has its own reason and severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyProblem {
-    AwsOwned,
-    AwsManaged,
-    Disabled,
-    PendingDeletion,
-    PendingImport,
-    /// Unavailable, Creating, Updating, PendingReplicaDeletion, ...: not usable now.
-    NotEnabled,
-    /// Asymmetric or HMAC: cannot encrypt data at all.
-    CannotEncrypt,
-    /// Nothing encrypts it with a key of any kind (a bucket without a default-encryption rule).
-    Unencrypted,
-    /// What should be protected is not there: a destination that does not exist, logging
-    /// switched off.
-    Absent,
-    NotFound,
-    ForeignAccount,
-    ForeignRegion,
-    NotAllowed,
 }
 
 impl KeyProblem {
@@ -94,6 +73,12 @@ impl Verdict {
             Verdict::Compliant { reason }
             | Verdict::NonCompliant { reason, .. }
             | Verdict::Error { reason } => reason,
+        }
+    }
+    pub fn problem(&self) -> Option<KeyProblem> {
+        match self {
+            Verdict::NonCompliant { problem, .. } => Some(*problem),
+            _ => None,
         }
     }
 }

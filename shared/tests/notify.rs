@@ -31,6 +31,7 @@ fn part(name: &str, key_now: Option<KeySummary>, action: ActionKind) -> Protecti
         fixable: name == "DRAFT",
         action,
         key_after: None,
+        problem: Some(KeyProblem::AwsManaged),
     }
 }
 
@@ -154,6 +155,7 @@ fn finding_json_follows_the_schema_names() {
         "key is the first protection's"
     );
     assert!(json["protections"][0]["keyAfter"].is_null());
+    assert_eq!(json["protections"][0]["problem"], "aws_managed");
     assert!(json["previousStatus"].is_null());
     assert_eq!(json["status"], "NON_COMPLIANT");
     assert_eq!(json["resource"]["type"], "AWS::Bedrock::Guardrail");
@@ -288,4 +290,46 @@ fn the_end_of_a_problem_is_told_as_resolved() {
     // Without a problem before, a compliant finding is no resolution.
     f.previous_status = Some(Status::Compliant);
     assert!(!title(&f).starts_with("Resolved"));
+}
+
+/// Logging switched off, or a destination deleted, is not "not encrypted": the title, the
+/// subject and the key line say that the part is off or missing.
+#[test]
+fn a_part_that_is_off_or_missing_is_called_so() {
+    let mut f = finding(ActionKind::Alerted);
+    f.resource = Resource {
+        kind: "AWS::Bedrock::ModelInvocationLoggingConfiguration".to_owned(),
+        arn: Some(
+            "arn:aws:bedrock:us-east-1:111122223333:model-invocation-logging-configuration"
+                .to_owned(),
+        ),
+        name: Some("us-east-1".to_owned()),
+    };
+    let mut gone = part("log group /bedrock/invocations", None, ActionKind::Alerted);
+    gone.problem = Some(KeyProblem::Absent);
+    let bucket = part("bucket logs", None, ActionKind::Alerted);
+    f.protections = vec![gone.clone(), bucket];
+    assert_eq!(
+        title(&f),
+        "Bedrock model invocation logging configuration \"us-east-1\": log group /bedrock/invocations off or missing; bucket logs not encrypted with an allowed customer-managed KMS key"
+    );
+    let message = render(&f);
+    assert!(
+        message.subject.starts_with("[cmk-guard] Off or missing: "),
+        "{}",
+        message.subject
+    );
+    let body: Value = serde_json::from_str(&message.body).unwrap();
+    let text = body["default"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "log group /bedrock/invocations: nothing to encrypt: it is off or does not exist"
+        ),
+        "{text}"
+    );
+    f.protections = vec![gone];
+    assert_eq!(
+        title(&f),
+        "Bedrock model invocation logging configuration \"us-east-1\": log group /bedrock/invocations off or missing"
+    );
 }

@@ -161,7 +161,8 @@ impl Reactor for InvocationLogging {
             resource: Resource {
                 kind: Self::RESOURCE_TYPE.to_owned(),
                 arn: Some(logging_id(&at)),
-                name: Some(format!("model invocation logging ({})", scope.region)),
+                // One configuration per account and Region: the Region names it.
+                name: Some(scope.region.clone()),
             },
             protections,
             busy: None,

@@ -139,6 +139,7 @@ fn summaries(judged: &[Judged], parts: &[Part]) -> Vec<ProtectionSummary> {
             fixable: j.fixable.is_ok(),
             action: part.action,
             key_after: part.key_after.clone(),
+            problem: j.verdict.problem(),
         })
         .collect()
 }
