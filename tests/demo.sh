@@ -3,7 +3,11 @@
 # version) encrypted with a key AWS owns, CloudTrail events through the real guardrails function
 # (under cargo-lambda's local Lambda runtime, with the ledger), the alert a chat user reads, the
 # same problem not told twice, the fix of the DRAFT with the version left for a person, the
-# fix's own event staying silent, and "resolved" once the person has done the rest.
+# fix's own event staying silent, and "resolved" once the person has done the rest. Then
+# Bedrock's invocation logs going to a log group and buckets without a CMK: the
+# invocation-logging function refuses to put a key there that the services may not use and
+# says which statement to add; once a person has added it, the fix the alert suggests (the
+# CLI) puts the key on every destination, and the fix's own events stay silent.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,13 +33,14 @@ FUNCTION_PID=
 trap 'kill $RUNTIME_PID $FUNCTION_PID $EMULATOR_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
-# A fresh Lambda instance: the release of the real function binary, fed by the local runtime.
+# A fresh Lambda instance of function $1 (default guardrails): the real function binary, fed
+# by the local runtime.
 start_function() {
   [ -n "$FUNCTION_PID" ] && kill "$FUNCTION_PID" 2>/dev/null && wait "$FUNCTION_PID" 2>/dev/null || true
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$PORT/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
   ALERT_TOPIC_ARN="$TOPIC" CONFIG_PARAMETER=/bedrock-cmk-guard/settings STATE_TABLE=bedrock-cmk-guard-state \
-    target/debug/guardrails >>"$DEMO_DIR/function.log" 2>&1 &
+    "target/debug/${1:-guardrails}" >>"$DEMO_DIR/function.log" 2>&1 &
   FUNCTION_PID=$!
 }
 invoke() {
@@ -77,6 +82,25 @@ invoke new-version.json finding-5.json
 invoke delete-version.json finding-6.json
 demo inbox
 demo guardrail
+
+step "8. Bedrock's invocation logs go to a log group and buckets without a CMK: PutModelInvocationLoggingConfiguration -> invocation-logging function (mode remediate)"
+start_function invocation-logging
+invoke logging.json finding-7.json
+demo inbox
+demo logging
+
+step "9. a person adds the statements the alert quoted, then runs the fix it suggests (the CLI, sharing the ledger)"
+demo allow-services
+ALERT_TOPIC_ARN="$TOPIC" CONFIG_PARAMETER=/bedrock-cmk-guard/settings STATE_TABLE=bedrock-cmk-guard-state \
+  target/debug/cmk-guard check --event "$DEMO_DIR/logging.json" --mode remediate --force >"$DEMO_DIR/finding-8.json"
+demo finding "$DEMO_DIR/finding-8.json"
+demo inbox
+demo logging
+
+step "10. the fix's own AssociateKmsKey and PutBucketEncryption events come back: silent"
+invoke own-associate.json finding-9.json
+invoke own-bucket.json finding-10.json
+demo inbox
 
 step "done"
 echo "  findings, events and logs are in $DEMO_DIR"

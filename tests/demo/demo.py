@@ -1,6 +1,6 @@
 """Helpers for tests/demo.sh: set up misconfigured resources in the emulator, and show what a
-person would see (the chat notification, the finding, the guardrail). Uses the emulator's own
-virtualenv (boto3)."""
+person would see (the chat notification, the finding, the guardrail, the invocation logs'
+destinations). Uses the emulator's own virtualenv (boto3)."""
 
 import json
 import os
@@ -16,6 +16,10 @@ OUT = Path(os.environ.get("DEMO_DIR", "target/demo"))
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 SETTINGS = "/bedrock-cmk-guard/settings"
 LEDGER = "bedrock-cmk-guard-state"
+# The names the invocation-logging fixtures use, and the account they were written in.
+LOG_GROUP, BUCKET, LARGE_DATA = "/bedrock/invocations", "bedrock-invocation-logs", "bedrock-large-data"
+FIXTURE_ACCOUNT = "111122223333"
+GUARD = "arn:aws:sts::{account}:assumed-role/bedrock-cmk-guard-{function}/{function}"
 
 BOLD, DIM, RED, GREEN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[33m", "\033[0m"
 
@@ -51,6 +55,38 @@ def event(fixture, arn, event_id, actor=None, version=None):
     return e
 
 
+def logging_event(fixture, event_id, actor=None, key=None):
+    """An invocation-logging fixture, moved into the emulator's account and Region."""
+    account = state()["account"]
+    e = json.loads((FIXTURES / fixture).read_text().replace(FIXTURE_ACCOUNT, account))
+    e["region"] = REGION
+    d = e["detail"]
+    d["awsRegion"], d["eventID"] = REGION, event_id
+    if actor:
+        d["userIdentity"]["arn"] = actor
+    if key and "kmsKeyId" in d.get("requestParameters", {}):
+        d["requestParameters"]["kmsKeyId"] = key
+    return e
+
+
+def setup_logging(key):
+    """Bedrock's invocation logs going to a log group CloudWatch Logs encrypts itself and two
+    buckets on SSE-S3, as the services leave them."""
+    account = key.split(":")[4]
+    client("logs").create_log_group(logGroupName=LOG_GROUP)
+    s3 = client("s3")
+    for bucket in (BUCKET, LARGE_DATA):
+        s3.create_bucket(Bucket=bucket)
+    client("bedrock").put_model_invocation_logging_configuration(loggingConfig={
+        "cloudWatchConfig": {"logGroupName": LOG_GROUP, "roleArn": f"arn:aws:iam::{account}:role/bedrock-logging",
+                             "largeDataDeliveryS3Config": {"bucketName": LARGE_DATA}},
+        "s3Config": {"bucketName": BUCKET, "keyPrefix": "bedrock"},
+        "textDataDeliveryEnabled": True})
+    print(f"  invocation logs  -> log group {LOG_GROUP}  {RED}(no KMS key){RESET}")
+    print(f"                   -> bucket {BUCKET}, large data -> bucket {LARGE_DATA}  {RED}(SSE-S3){RESET}")
+    print(f"  the CMK's key policy lets this account use it; {RED}not CloudWatch Logs, not Bedrock{RESET}")
+
+
 def setup():
     OUT.mkdir(parents=True, exist_ok=True)
     kms, bedrock, sns, sqs, ssm = (client(n) for n in ("kms", "bedrock", "sns", "sqs", "ssm"))
@@ -77,7 +113,9 @@ def setup():
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{REGION}:123456789012:alerts-inbox",
                   Attributes={"RawMessageDelivery": "true"})
     settings(mode="alert", key=key["Arn"])
-    s = {"key": key["Arn"], "guardrail": guardrail["guardrailArn"], "topic": topic, "queue": queue}
+    account = guardrail["guardrailArn"].split(":")[4]
+    s = {"key": key["Arn"], "guardrail": guardrail["guardrailArn"], "topic": topic, "queue": queue,
+         "account": account}
     (OUT / "state.json").write_text(json.dumps(s))
     (OUT / "create.json").write_text(json.dumps(event("CreateGuardrail.json", guardrail["guardrailArn"], "demo-0001")))
     (OUT / "update.json").write_text(json.dumps(event("UpdateGuardrail.json", guardrail["guardrailArn"], "demo-0002")))
@@ -92,6 +130,12 @@ def setup():
         "new-version.json": event("CreateGuardrailVersion.json", arn, "demo-0005", version="2"),
         "delete-version.json": event("DeleteGuardrail-version.json", arn, "demo-0006", version="1"),
     }
+    guard = GUARD.format(account=account, function="invocation-logging")
+    events.update({
+        "logging.json": logging_event("PutModelInvocationLoggingConfiguration.json", "demo-0101"),
+        "own-associate.json": logging_event("AssociateKmsKey.json", "demo-0102", actor=guard, key=key["Arn"]),
+        "own-bucket.json": logging_event("PutBucketEncryption.json", "demo-0103", actor=guard),
+    })
     for name, e in events.items():
         (OUT / name).write_text(json.dumps(e))
     print(f"  CMK              {key['Arn']}  (alias/bedrock-guardrails)")
@@ -99,6 +143,7 @@ def setup():
     print(f"  version 1        published from that DRAFT  {RED}(a key AWS owns, immutable){RESET}")
     print(f"  ledger           DynamoDB table {LEDGER} (STATE_TABLE)")
     print(f"  alert topic      {topic} -> SQS alerts-inbox")
+    setup_logging(key["Arn"])
     print(f"  settings         {SETTINGS}: mode alert, remediation key for {REGION} = the CMK")
 
 
@@ -124,6 +169,43 @@ def guardrail():
     print(f"  DRAFT still has: {', '.join(kept)}; tags {tags}")
 
 
+def logging():
+    """Where Bedrock's invocation logs go now, and what each destination is encrypted with."""
+    group = next(g for g in client("logs").describe_log_groups(logGroupNamePrefix=LOG_GROUP)["logGroups"]
+                 if g["logGroupName"] == LOG_GROUP)
+    key = group.get("kmsKeyId")
+    print(f"  log group {LOG_GROUP:<26} kmsKeyId={(GREEN if key else RED)}{key or '(none)'}{RESET}")
+    s3 = client("s3")
+    for bucket in (BUCKET, LARGE_DATA):
+        rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+        default = rule["ApplyServerSideEncryptionByDefault"]
+        key = default.get("KMSMasterKeyID")
+        colour = GREEN if key else RED
+        print(f"  bucket {bucket:<29} {colour}{default['SSEAlgorithm']} {key or ''}{RESET}"
+              f" bucketKey={rule.get('BucketKeyEnabled', False)}")
+
+
+def allow_services():
+    """What the alert asked for: the key policy lets CloudWatch Logs and Bedrock use the CMK."""
+    s = state()
+    account = s["account"]
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AllowCloudWatchLogsForBedrockInvocationLogs", "Effect": "Allow",
+         "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+         "Resource": "*",
+         "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn":
+                                     f"arn:aws:logs:{REGION}:{account}:log-group:{LOG_GROUP}"}}},
+        {"Sid": "AllowBedrockInvocationLogsToBucket", "Effect": "Allow",
+         "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "kms:GenerateDataKey", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
+    ]}
+    client("kms").put_key_policy(KeyId=s["key"], PolicyName="default", Policy=json.dumps(policy))
+    print(f"  aws kms put-key-policy --key-id {s['key']} ...  (+ CloudWatch Logs, + Bedrock)")
+
+
 def follow_steps():
     """What the alert's steps say: a new version from the fixed DRAFT, then the old one deleted."""
     bedrock = client("bedrock")
@@ -139,8 +221,10 @@ def finding(path):
     f = json.loads(Path(path).read_text())
     colour = {"COMPLIANT": GREEN, "NON_COMPLIANT": RED, "ERROR": YELLOW}.get(f["status"], DIM)
     print(f"  Finding: {colour}{f['status']}{RESET} severity={f['severity']} mode={f['mode']} action={BOLD}{f['action']['kind']}{RESET}")
-    for p in f.get("protections", []):
-        print(f"    {p['name']:<10} {p['verdict']:<14} action={p['action']}")
+    protections = f.get("protections", [])
+    width = max((len(p["name"]) for p in protections), default=0)
+    for p in protections:
+        print(f"    {p['name']:<{width}} {p['verdict']:<14} action={p['action']}")
     print(f"  reason:  {f['reason']}")
     if f["action"]["kind"] == "none" and f["action"].get("detail"):
         print(f"  {DIM}{f['action']['detail']}{RESET}")
@@ -179,4 +263,4 @@ def inbox():
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     {"setup": setup, "settings": settings, "guardrail": guardrail, "finding": finding, "inbox": inbox,
-     "follow-steps": follow_steps}[command](*args)
+     "follow-steps": follow_steps, "logging": logging, "allow-services": allow_services}[command](*args)
