@@ -1,7 +1,7 @@
 """Cold and warm starts of a function binary, driven through a local Lambda Runtime API
 against the emulator. Prints time from exec to first Finding, warm event time, peak RSS,
 AWS calls per event and the binary's size. Run by tests/bench/bench.sh [RUNS] [--ledger]
-(or with --binary to measure another build of the function)."""
+[--function guardrails|invocation-logging] (or with --binary to measure another build)."""
 
 import argparse
 import http.server
@@ -109,6 +109,59 @@ def guardrail(name, key=None):
     return aws("bedrock").create_guardrail(**args)["guardrailArn"]
 
 
+# ------------------------------------------------------------------ invocation logging
+
+LOG_KEY_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+     "Action": "kms:*", "Resource": "*"},
+    {"Sid": "Logs", "Effect": "Allow", "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+     "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+     "Resource": "*"},
+    {"Sid": "Bedrock", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
+     "Action": "kms:GenerateDataKey", "Resource": "*"},
+]}
+
+
+def logging_event():
+    text = (FIXTURES / "PutModelInvocationLoggingConfiguration.json").read_text()
+    e = json.loads(text.replace("111122223333", ACCOUNT))
+    e["region"] = REGION
+    e["detail"].update(awsRegion=REGION, eventID=str(uuid.uuid4()))
+    return e
+
+
+def logging_destinations(key=None):
+    """A log group and two buckets (on `key`, else as the services leave them), and the
+    Region's logging configuration pointing at them."""
+    suffix = uuid.uuid4().hex[:8]
+    group, bucket, large = f"/bench/{suffix}", f"bench-logs-{suffix}", f"bench-large-{suffix}"
+    logs, s3 = aws("logs"), aws("s3")
+    logs.create_log_group(logGroupName=group, **({"kmsKeyId": key} if key else {}))
+    for b in (bucket, large):
+        s3.create_bucket(Bucket=b)
+        if key:
+            s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={"Rules": [{
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+                "BucketKeyEnabled": True}]})
+    aws("bedrock").put_model_invocation_logging_configuration(loggingConfig={
+        "cloudWatchConfig": {"logGroupName": group, "roleArn": f"arn:aws:iam::{ACCOUNT}:role/bench",
+                             "largeDataDeliveryS3Config": {"bucketName": large}},
+        "s3Config": {"bucketName": bucket}})
+
+
+def logging_scenarios(kms):
+    """(name, settings parameter, set-up before each cold start, events) per scenario."""
+    good = kms.create_key(Policy=json.dumps(LOG_KEY_POLICY))["KeyMetadata"]["Arn"]
+    # (CloudWatch Logs refuses a disabled key, so the alert case is the common one: no CMK.)
+    return good, [
+        ("compliant (3 on a CMK)", "/bench/alert", lambda: logging_destinations(good)),
+        ("alert (3 without CMK)", "/bench/alert", lambda: logging_destinations()),
+        ("remediate (3 -> CMK)", "/bench/remediate", lambda: logging_destinations()),
+    ]
+
+
+# ------------------------------------------------------------------------------ driving
+
 def run_once(binary, env, events):
     """Starts the binary behind a Runtime API of its own, hands it `events` one after
     another; returns per-event (seconds, calls, finding) and the process's peak RSS in KiB."""
@@ -151,16 +204,36 @@ def summary(values):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--binary", required=True)
+    parser.add_argument("--function", choices=["guardrails", "invocation-logging"], default="guardrails")
+    parser.add_argument("--binary", help="default: target/release/<function>")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ledger", action="store_true",
                         help="give the function a ledger (STATE_TABLE), as infra/ deploys it")
     args = parser.parse_args()
+    args.binary = args.binary or f"target/release/{args.function}"
 
     kms, sns, ssm = aws("kms"), aws("sns"), aws("ssm")
-    good = kms.create_key()["KeyMetadata"]["Arn"]
-    disabled = kms.create_key()["KeyMetadata"]["Arn"]
-    kms.disable_key(KeyId=disabled)
+    if args.function == "guardrails":
+        good = kms.create_key()["KeyMetadata"]["Arn"]
+        disabled = kms.create_key()["KeyMetadata"]["Arn"]
+        kms.disable_key(KeyId=disabled)
+        compliant = guardrail("bench-compliant", good)
+        alerting = guardrail("bench-alert", disabled)
+        # Each scenario: what is set up before each cold start, and the event pair it gets.
+        fresh = {}
+
+        def fix_target():
+            fresh["arn"] = guardrail("bench-fix")
+
+        scenarios = [
+            ("compliant (CMK)", "/bench/alert", lambda: None, lambda: [event(compliant, good), event(compliant, good)]),
+            ("alert (disabled CMK)", "/bench/alert", lambda: None, lambda: [event(alerting, disabled), event(alerting, disabled)]),
+            ("remediate (no key)", "/bench/remediate", fix_target, lambda: [event(fresh["arn"]), event(fresh["arn"])]),
+        ]
+    else:
+        good, logging = logging_scenarios(kms)
+        scenarios = [(name, parameter, setup, lambda: [logging_event(), logging_event()])
+                     for name, parameter, setup in logging]
     topic = sns.create_topic(Name="bench")["TopicArn"]
     ssm.put_parameter(Name="/bench/alert", Type="String", Overwrite=True, Value=json.dumps({"defaults": {"mode": "alert"}}))
     ssm.put_parameter(Name="/bench/remediate", Type="String", Overwrite=True,
@@ -170,7 +243,7 @@ def main():
     # read one by one at start-up (about 3 ms here); Lambda's image sets neither.
     base_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_") or k in ("PATH", "HOME", "SSL_CERT_FILE")}
 
-    env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME="guardrails", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+    env = dict(base_env, AWS_LAMBDA_FUNCTION_NAME=args.function, AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", ALERT_TOPIC_ARN=topic, RUST_LOG="warn")
     if args.ledger:
         table = f"bench-ledger-{uuid.uuid4().hex[:8]}"
@@ -180,13 +253,6 @@ def main():
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
         env["STATE_TABLE"] = table
 
-    compliant = guardrail("bench-compliant", good)
-    alerting = guardrail("bench-alert", disabled)
-    scenarios = [
-        ("compliant (CMK)", "/bench/alert", lambda: compliant, good),
-        ("alert (disabled CMK)", "/bench/alert", lambda: alerting, disabled),
-        ("remediate (no key)", "/bench/remediate", None, None),
-    ]
     # What one emulator call costs, so the figures below can be read: the function's own
     # share is the cold time minus (sequential rounds x this).
     kms.describe_key(KeyId=good)
@@ -203,11 +269,11 @@ def main():
     print(f"{'scenario':24} {'cold: exec->Finding ms':>24} {'init ms':>8} {'warm ms':>8} {'peak RSS MiB':>13}  calls cold | warm")
     print(f"{'':24} {'median   p90    max':>24} {'median':>8} {'median':>8} {'max':>13}")
     worst_cold, worst_rss, worst_median = 0.0, 0, 0.0
-    for name, parameter, target, key in scenarios:
+    for name, parameter, setup, events in scenarios:
         cold, warm, rss, init, calls = [], [], [], [], None
-        for i in range(args.runs):
-            arn = target() if target else guardrail(f"bench-fix-{i}")
-            results, peak, ready = run_once(args.binary, dict(env, CONFIG_PARAMETER=parameter), [event(arn, key), event(arn, key)])
+        for _ in range(args.runs):
+            setup()
+            results, peak, ready = run_once(args.binary, dict(env, CONFIG_PARAMETER=parameter), events())
             (c, c_calls, c_finding), (w, w_calls, _) = results
             cold.append(c * 1000)
             warm.append(w * 1000)
@@ -221,6 +287,8 @@ def main():
               f"{len(calls[0])} | {len(calls[1])}   ({calls[2]}, {calls[3]})")
         print(f"{'':24} cold: {', '.join(calls[0])}")
         print(f"{'':24} warm: {', '.join(calls[1])}")
+    if args.function != "guardrails":
+        return  # the peer was measured for the guardrail check only
     lo, hi = PEER["seconds"]
     print(f"\npeer (Cloud Custodian event mode, same check, this kind of machine): {lo}-{hi} s, "
           f"{PEER['rss_mib'][0]}-{PEER['rss_mib'][1]} MiB, {PEER['calls'][0]}-{PEER['calls'][1]} calls")
