@@ -7,7 +7,8 @@
 # Bedrock's invocation logs going to a log group and buckets without a CMK: the
 # invocation-logging function refuses to put a key there that the services may not use and
 # says which statement to add; once a person has added it, the fix the alert suggests (the
-# CLI) puts the key on every destination, and the fix's own events stay silent.
+# CLI) puts the key on every destination, and the fix's own events stay silent; a log group
+# that loses its key later gets it back at once.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -101,6 +102,12 @@ step "10. the fix's own AssociateKmsKey and PutBucketEncryption events come back
 invoke own-associate.json finding-9.json
 invoke own-bucket.json finding-10.json
 demo inbox
+
+step "11. someone takes the key off the log group: DisassociateKmsKey -> put back at once, one message"
+demo take-key-off
+invoke disassociate.json finding-11.json
+demo inbox
+demo logging
 
 step "done"
 echo "  findings, events and logs are in $DEMO_DIR"

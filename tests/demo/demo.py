@@ -135,6 +135,7 @@ def setup():
         "logging.json": logging_event("PutModelInvocationLoggingConfiguration.json", "demo-0101"),
         "own-associate.json": logging_event("AssociateKmsKey.json", "demo-0102", actor=guard, key=key["Arn"]),
         "own-bucket.json": logging_event("PutBucketEncryption.json", "demo-0103", actor=guard),
+        "disassociate.json": logging_event("DisassociateKmsKey.json", "demo-0104"),
     })
     for name, e in events.items():
         (OUT / name).write_text(json.dumps(e))
@@ -183,6 +184,12 @@ def logging():
         colour = GREEN if key else RED
         print(f"  bucket {bucket:<29} {colour}{default['SSEAlgorithm']} {key or ''}{RESET}"
               f" bucketKey={rule.get('BucketKeyEnabled', False)}")
+
+
+def take_key_off():
+    """Someone removes the key from the log group (an old script, a console click)."""
+    client("logs").disassociate_kms_key(logGroupName=LOG_GROUP)
+    print(f"  aws logs disassociate-kms-key --log-group-name {LOG_GROUP}")
 
 
 def allow_services():
@@ -263,4 +270,5 @@ def inbox():
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     {"setup": setup, "settings": settings, "guardrail": guardrail, "finding": finding, "inbox": inbox,
-     "follow-steps": follow_steps, "logging": logging, "allow-services": allow_services}[command](*args)
+     "follow-steps": follow_steps, "logging": logging, "allow-services": allow_services,
+     "take-key-off": take_key_off}[command](*args)
