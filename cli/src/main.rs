@@ -11,8 +11,10 @@ use bedrock_cmk_guard::pipeline::{self, HandlerError, Options};
 use bedrock_cmk_guard::settings::Mode;
 use bedrock_cmk_guard::{Context, EventSpec, Finding, Reactor};
 use clap::{Parser, Subcommand, ValueEnum};
+use data_jobs::DataJobs;
 use guardrails::Guardrails;
 use invocation_logging::InvocationLogging;
+use model_jobs::ModelJobs;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -95,6 +97,12 @@ async fn run(ctx: &Context, event: &Value, options: &Options) -> Result<Finding,
     if handles(InvocationLogging::EVENTS) {
         return pipeline::handle(&InvocationLogging::new(), ctx, event, options).await;
     }
+    if handles(ModelJobs::EVENTS) {
+        return pipeline::handle(&ModelJobs::new(), ctx, event, options).await;
+    }
+    if handles(DataJobs::EVENTS) {
+        return pipeline::handle(&DataJobs::new(), ctx, event, options).await;
+    }
     if handles(Guardrails::EVENTS) {
         return pipeline::handle(&Guardrails::new(), ctx, event, options).await;
     }
@@ -107,6 +115,8 @@ async fn run(ctx: &Context, event: &Value, options: &Options) -> Result<Finding,
     let handled: Vec<&str> = Guardrails::EVENTS
         .iter()
         .chain(InvocationLogging::EVENTS)
+        .chain(ModelJobs::EVENTS)
+        .chain(DataJobs::EVENTS)
         .map(|s| s.event_name)
         .collect();
     Err(HandlerError::Intake(IntakeError::Unhandled {

@@ -1,0 +1,343 @@
+//! Bedrock jobs that copy or write customer data: evaluation jobs (the prompts, datasets and
+//! results they hold) and batch inference jobs (the output they write to S3), each encrypted
+//! with an allowed customer-managed KMS key.
+//!
+//! The resource is the job the event names; its one part is the data it holds or writes,
+//! judged from the job's key member as GetEvaluationJob / GetModelInvocationJob answer it.
+
+use bedrock_cmk_guard::finding::Resource;
+use bedrock_cmk_guard::intake::Trigger;
+use bedrock_cmk_guard::jobs::{key_subject, located, phase, text, Phase, Read, ResourceArn};
+use bedrock_cmk_guard::raw::RawBody;
+use bedrock_cmk_guard::verdict::{KeyProblem, Location};
+use bedrock_cmk_guard::{
+    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
+    Subject,
+};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// The data-jobs reactor.
+#[derive(Default)]
+pub struct DataJobs;
+
+impl DataJobs {
+    pub fn new() -> Self {
+        DataJobs
+    }
+}
+
+/// The two kinds of job, told apart by their ARN's resource type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Evaluation,
+    Batch,
+}
+
+/// How to read one kind and where its members are (JSON pointers into the Get answer; every
+/// name checked against the bedrock service model, 2023-04-20).
+pub struct Spec {
+    pub arn_type: &'static str,
+    pub resource_type: &'static str,
+    pub noun: &'static str,
+    pub call: &'static str,
+    pub key: &'static str,
+    /// The part: "data", "output".
+    pub part: &'static str,
+}
+
+const EVALUATION: Spec = Spec {
+    arn_type: "evaluation-job",
+    resource_type: "AWS::Bedrock::EvaluationJob",
+    noun: "evaluation job",
+    call: "bedrock:GetEvaluationJob",
+    key: "/customerEncryptionKeyId",
+    part: "job data",
+};
+
+const BATCH: Spec = Spec {
+    arn_type: "model-invocation-job",
+    resource_type: "AWS::Bedrock::ModelInvocationJob",
+    noun: "batch inference job",
+    call: "bedrock:GetModelInvocationJob",
+    key: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+    part: "output data",
+};
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Evaluation, Kind::Batch];
+
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            Kind::Evaluation => &EVALUATION,
+            Kind::Batch => &BATCH,
+        }
+    }
+
+    pub fn of(arn: &str) -> Option<Kind> {
+        let resource_type = ResourceArn::parse(arn)?.resource_type();
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.spec().arn_type == resource_type)
+    }
+}
+
+/// What gather read: the job's answer, raw.
+#[derive(Debug, Clone)]
+pub struct JobState {
+    pub kind: Kind,
+    pub arn: String,
+    pub raw: Value,
+}
+
+impl JobState {
+    pub fn name(&self) -> &str {
+        text(&self.raw, "/jobName").unwrap_or(&self.arn)
+    }
+
+    pub fn status(&self) -> &str {
+        text(&self.raw, "/status").unwrap_or("unknown")
+    }
+}
+
+impl Reactor for DataJobs {
+    type State = JobState;
+
+    const CHECK: &'static str = "bedrock-data-job-cmk";
+    const RESOURCE_TYPE: &'static str = "AWS::Bedrock::EvaluationJob";
+    const NOUN: &'static str = "the job";
+    const EVENTS: &'static [EventSpec] = &[
+        EventSpec {
+            event_source: "bedrock.amazonaws.com",
+            event_name: "CreateEvaluationJob",
+            names: Names::Resource(&["/responseElements/jobArn"]),
+            key_hint_paths: &["/requestParameters/customerEncryptionKeyId"],
+        },
+        EventSpec {
+            event_source: "bedrock.amazonaws.com",
+            event_name: "CreateModelInvocationJob",
+            names: Names::Resource(&["/responseElements/jobArn"]),
+            key_hint_paths: &[
+                "/requestParameters/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+            ],
+        },
+    ];
+
+    /// A job's ARN says where it lives, whatever the envelope says.
+    fn locate(&self, trigger: &Trigger, home_partition: &str) -> Location {
+        located(trigger, home_partition)
+    }
+
+    async fn gather(&self, scope: &Scope, named: &Named) -> Result<Found<Self::State>, AwsError> {
+        let Named::Resource(arn) = named else {
+            return Ok(Found::Unrelated("the event names no job".to_owned()));
+        };
+        let Some(kind) = Kind::of(arn) else {
+            return Ok(Found::Unrelated(format!(
+                "{arn} is not the ARN of an evaluation or batch inference job"
+            )));
+        };
+        let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
+        let raw = match read(&bedrock, kind, arn).await {
+            Ok(raw) => raw,
+            Err(Read::Gone) => return Ok(Found::Gone),
+            Err(Read::Failed(e)) => return Err(e),
+        };
+        let state = JobState {
+            kind,
+            arn: arn.clone(),
+            raw,
+        };
+        Ok(Found::Resource(Observed {
+            resource: Resource {
+                kind: kind.spec().resource_type.to_owned(),
+                arn: Some(arn.clone()),
+                name: Some(state.name().to_owned()),
+            },
+            protections: vec![part(&state)],
+            busy: None,
+            state,
+        }))
+    }
+
+    fn describe_fix(&self, observed: &Observed<Self::State>, _fixes: &[Fix<'_>]) -> String {
+        format!(
+            "Nothing: {} {} cannot be fixed automatically.",
+            observed.state.kind.spec().noun,
+            observed.state.name()
+        )
+    }
+
+    fn manual_steps(
+        &self,
+        observed: &Observed<Self::State>,
+        _parts: &[&Protection],
+    ) -> Vec<String> {
+        manual(&observed.state)
+    }
+
+    async fn remediate(
+        &self,
+        _scope: &Scope,
+        _observed: &Observed<Self::State>,
+        fixes: &[Fix<'_>],
+        _deadline: Instant,
+    ) -> Vec<Result<String, FixError>> {
+        fixes
+            .iter()
+            .map(|_| {
+                Err(FixError::Refused(
+                    "a job's key is set when it is created: a person runs it again".to_owned(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The one part: the data the job holds or writes.
+fn part(state: &JobState) -> Protection {
+    let spec = state.kind.spec();
+    let name = state.name();
+    let noun = format!("the {} of {} \"{name}\"", spec.part, spec.noun);
+    let subject = match (state.kind, key_subject(&state.raw, spec.key, spec.call)) {
+        // A batch job without a key writes its output under the bucket's default encryption,
+        // which the job does not choose: said as it is, not as "a key AWS owns".
+        (Kind::Batch, Subject::Key(None)) => Subject::Unprotected {
+            problem: KeyProblem::AwsOwned,
+            reason: format!(
+                "{noun} names no KMS key (s3EncryptionKeyId): Bedrock writes it under the output bucket's default encryption, not a customer-managed key the job names"
+            ),
+        },
+        (_, subject) => subject,
+    };
+    Protection {
+        name: spec.part.to_owned(),
+        noun,
+        kind: "bedrock",
+        resource: None,
+        subject,
+        no_fix: Some(no_fix(state).to_owned()),
+    }
+}
+
+/// Why no automatic fix can change the part.
+fn no_fix(state: &JobState) -> &'static str {
+    match phase(state.status()) {
+        Phase::Running => {
+            "stopping and re-submitting a running job is not automated in this version: a person stops it and runs it again with a customer-managed key"
+        }
+        _ => "the job has ended, and a job's key cannot be changed: a person runs it again with a customer-managed key",
+    }
+}
+
+/// What a person does: stop the job while it runs, run it again with a key, and take care of
+/// what it already wrote.
+fn manual(state: &JobState) -> Vec<String> {
+    let region = ResourceArn::parse(&state.arn)
+        .map(|a| a.region)
+        .unwrap_or("<region>");
+    let running = phase(state.status()) == Phase::Running;
+    let arn = &state.arn;
+    let mut steps = Vec::new();
+    match state.kind {
+        Kind::Evaluation => {
+            if running {
+                steps.push(format!(
+                    "Stop the job: aws bedrock stop-evaluation-job --region {region} --job-identifier {arn}"
+                ));
+            }
+            steps.push(format!(
+                "Run it again with a customer-managed key: aws bedrock create-evaluation-job --region {region} --job-name <new name> --customer-encryption-key-id <CMK ARN>, with the same role, evaluation, inference and output configuration (aws bedrock get-evaluation-job --job-identifier {arn} shows them)."
+            ));
+            steps.push(format!(
+                "Delete this job and what it holds once the new one is done: aws bedrock batch-delete-evaluation-jobs --region {region} --job-identifiers {arn}"
+            ));
+        }
+        Kind::Batch => {
+            if running {
+                steps.push(format!(
+                    "Stop the job: aws bedrock stop-model-invocation-job --region {region} --job-identifier {arn}"
+                ));
+            }
+            steps.push(format!(
+                "Run it again with a customer-managed key for its output: aws bedrock create-model-invocation-job --region {region} --job-name <new name> --output-data-config '{{\"s3OutputDataConfig\":{{\"s3Uri\":\"{}\",\"s3EncryptionKeyId\":\"<CMK ARN>\"}}}}', with the same model, role and input (aws bedrock get-model-invocation-job --job-identifier {arn} shows them).",
+                text(&state.raw, "/outputDataConfig/s3OutputDataConfig/s3Uri").unwrap_or("<output S3 URI>")
+            ));
+            if !running {
+                steps.push(
+                    "Re-encrypt or delete the output this job already wrote (aws s3 cp --recursive with --sse aws:kms --sse-kms-key-id <CMK ARN> in place)."
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    steps
+}
+
+/// The Get answer of the job, raw: every member as Bedrock sent it.
+async fn read(bedrock: &aws_sdk_bedrock::Client, kind: Kind, arn: &str) -> Result<Value, Read> {
+    let call = kind.spec().call;
+    let body = RawBody::new();
+    let sent = match kind {
+        Kind::Evaluation => bedrock
+            .get_evaluation_job()
+            .job_identifier(arn)
+            .customize()
+            .interceptor(body.clone())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Read::of(call, &e)),
+        Kind::Batch => bedrock
+            .get_model_invocation_job()
+            .job_identifier(arn)
+            .customize()
+            .interceptor(body.clone())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| Read::of(call, &e)),
+    };
+    sent?;
+    body.json()
+        .map_err(|e| Read::Failed(AwsError::new(call, e, false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_kind_is_told_by_its_arn() {
+        let arn = |resource: &str| format!("arn:aws:bedrock:us-east-1:111122223333:{resource}");
+        assert_eq!(
+            Kind::of(&arn("evaluation-job/abcdefghijkl")),
+            Some(Kind::Evaluation)
+        );
+        assert_eq!(
+            Kind::of(&arn("model-invocation-job/abcdefghijkl")),
+            Some(Kind::Batch)
+        );
+        assert_eq!(Kind::of(&arn("model-customization-job/m:0/abc")), None);
+    }
+
+    #[test]
+    fn a_batch_job_without_a_key_is_said_as_it_is() {
+        let state = JobState {
+            kind: Kind::Batch,
+            arn: "arn:aws:bedrock:us-east-1:111122223333:model-invocation-job/abcdefghijkl"
+                .to_owned(),
+            raw: json!({"jobName": "nightly", "status": "Submitted", "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/"}}}),
+        };
+        let p = part(&state);
+        match &p.subject {
+            Subject::Unprotected { problem, reason } => {
+                assert_eq!(*problem, KeyProblem::AwsOwned);
+                assert!(reason.contains("bucket's default encryption"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(manual(&state)[0].starts_with("Stop the job"));
+    }
+}

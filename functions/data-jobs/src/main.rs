@@ -1,0 +1,12 @@
+//! The data-jobs Lambda: bootstrap only; the reactor is in lib.rs.
+// The handler's future nests the SDK's futures deeply; laying it out needs more than rustc's
+// default query depth in release builds.
+#![recursion_limit = "256"]
+
+use bedrock_cmk_guard::lambda;
+use data_jobs::DataJobs;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::serve(DataJobs::new()).await
+}
