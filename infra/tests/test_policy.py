@@ -109,6 +109,24 @@ FUNCTIONS = [
         function="InvocationLoggingFunction",
         extra_grants=set(),
     ),
+    Function(
+        crate="model-jobs",
+        role="ModelJobsFunctionRole",
+        member_role="ModelJobsMemberRole",
+        rule="ModelJobsChangeRule",
+        forward_rule="ForwardModelJobsRule",
+        function="ModelJobsFunction",
+        extra_grants=set(),
+    ),
+    Function(
+        crate="data-jobs",
+        role="DataJobsFunctionRole",
+        member_role="DataJobsMemberRole",
+        rule="DataJobsChangeRule",
+        forward_rule="ForwardDataJobsRule",
+        function="DataJobsFunction",
+        extra_grants=set(),
+    ),
 ]
 
 
@@ -192,7 +210,15 @@ def test_sources_exist():
 def test_scanner_sees_the_known_calls():
     # Guards the scanner itself: if it stopped finding these, the equality below would be
     # comparing two empty-ish sets.
-    guardrails, logging = FUNCTIONS
+    guardrails, logging, model_jobs, data_jobs = FUNCTIONS
+    assert {
+        "bedrock:GetModelCustomizationJob",
+        "bedrock:GetCustomModel",
+        "bedrock:GetModelImportJob",
+        "bedrock:GetImportedModel",
+        "bedrock:GetModelCopyJob",
+    } <= called_actions(model_jobs)
+    assert {"bedrock:GetEvaluationJob", "bedrock:GetModelInvocationJob"} <= called_actions(data_jobs)
     assert {
         "bedrock:GetGuardrail",
         "bedrock:ListGuardrails",
@@ -268,6 +294,31 @@ def test_member_role_is_trusted_by_its_central_role_only(member, function):
     assert statement["Action"] == "sts:AssumeRole"
     principal = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]
     assert principal, "narrowed to one role"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
+def test_role_names_pair_each_function_with_its_member_role(central, member, function):
+    # <prefix>-<function> in the central account; <prefix>-<function>-member in members,
+    # trusting exactly the first. A mismatch would make every cross-account read fail.
+    own = f"${{RoleNamePrefix}}-{function.crate}"
+    role = central["Resources"][function.role]["Properties"]
+    assert role["RoleName"] == {"Fn::Sub": own}
+    env = central["Resources"][function.function]["Properties"]["Environment"]["Variables"]
+    assert env["MEMBER_ROLE_NAME"] == {"Fn::Sub": f"{own}-member"}
+    member_role = member["Resources"][function.member_role]["Properties"]
+    assert member_role["RoleName"] == {"Fn::Sub": f"{own}-member"}
+    trusted = member_role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"][
+        "aws:PrincipalArn"
+    ]
+    assert trusted == {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{own}"}
+    reach = [
+        s
+        for s in statements(central["Resources"][function.role])
+        if s["Action"] == "sts:AssumeRole"
+    ]
+    assert [s["Resource"] for s in reach] == [
+        {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{own}-member"}
+    ]
 
 
 def test_each_function_reaches_its_own_member_role(central):
