@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import time
 from datetime import datetime
 from typing import Any
@@ -41,10 +42,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def endpoint() -> Any:
     port = _free_port()
+    # stderr to a file, not a pipe: nobody reads a pipe while the tests run, and once its buffer is
+    # full the server blocks writing its request log lines (and every request after them)
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [os.path.join(HERE, "run.sh"), str(port)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -56,7 +60,8 @@ def endpoint() -> Any:
         except requests.ConnectionError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError("emulator did not start: " + (proc.stderr.read() if proc.stderr else ""))
+                log.seek(0)
+                raise RuntimeError("emulator did not start: " + log.read())
             time.sleep(0.1)
     yield url
     proc.terminate()
@@ -64,6 +69,7 @@ def endpoint() -> Any:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture(autouse=True)
@@ -541,6 +547,7 @@ def test_guardrail_tagging_and_custom_model_tagging(endpoint: str, bedrock: Any)
     bedrock.untag_resource(resourceARN=arn, tagKeys=["a"])
     assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "b", "value": "2"}]
 
+    set_options(endpoint, jobCompletionSeconds=0)  # the custom model exists once its job completed
     job = _create_job(bedrock, "tagjob", "tagmodel")
     model_arn = bedrock.get_custom_model(modelIdentifier="tagmodel")["modelArn"]
     bedrock.tag_resource(resourceARN=model_arn, tags=[{"key": "m", "value": "x"}])
@@ -635,6 +642,7 @@ def _create_job(bedrock: Any, job: str, model: str, **kw: Any) -> str:
 def test_customization_job_and_custom_model(endpoint: str, bedrock: Any, kms: Any) -> None:
     key = kms.create_key()["KeyMetadata"]
     kms.create_alias(AliasName="alias/cm", TargetKeyId=key["KeyId"])
+    set_options(endpoint, jobCompletionSeconds=0)  # the custom model exists once its job completed
     job_arn = _create_job(bedrock, "job1", "model1", customModelKmsKeyId="alias/cm")
 
     resp = raw(endpoint, "GET", "/model-customization-jobs/" + quote(job_arn, safe=""))
@@ -659,8 +667,10 @@ def test_customization_job_and_custom_model(endpoint: str, bedrock: Any, kms: An
     assert "outputModelKmsKeyArn" not in raw(endpoint, "GET", "/model-customization-jobs/job2").json()
     assert "modelKmsKeyArn" not in raw(endpoint, "GET", "/custom-models/model2").json()
 
-    bedrock.stop_model_customization_job(jobIdentifier=job_arn)
-    assert bedrock.get_model_customization_job(jobIdentifier=job_arn)["status"] == "Stopped"
+    set_options(endpoint, jobCompletionSeconds=None, jobStopSeconds=0)  # a running job, stopped at once
+    running = _create_job(bedrock, "job4", "model4")
+    bedrock.stop_model_customization_job(jobIdentifier=running)
+    assert bedrock.get_model_customization_job(jobIdentifier=running)["status"] == "Stopped"
 
     with pytest.raises(ClientError) as e:
         _create_job(bedrock, "job3", "model3", customModelKmsKeyId="alias/missing")
@@ -1916,3 +1926,648 @@ def test_bedrock_logging_request_log_and_faults(endpoint: str, bedrock: Any) -> 
         client(endpoint, "bedrock", retries={"total_max_attempts": 1}).put_model_invocation_logging_configuration(loggingConfig=FULL_LOGGING)
     assert error_of(e.value) == ("AccessDeniedException", 403)  # the model's status for it
     assert raw_logging_config(endpoint) == {}
+
+
+# --------------------------------------------------------------------------- bedrock jobs and models
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/bedrock-jobs"
+FM_ID = "amazon.titan-text-express-v1:0:8k"
+FM_ARN = f"arn:aws:bedrock:{REGION}::foundation-model/{FM_ID}"
+SUFFIX = "[a-z0-9]{12}"
+MISSING_KEY = "alias/no-such-key"
+
+CUSTOMIZATION: dict[str, Any] = {
+    "jobName": "tune-1",
+    "customModelName": "tuned-1",
+    "roleArn": ROLE,
+    "baseModelIdentifier": FM_ARN,
+    "trainingDataConfig": {"s3Uri": "s3://train-bucket/train.jsonl"},
+    "outputDataConfig": {"s3Uri": "s3://out-bucket/out/"},
+    "hyperParameters": {"epochCount": "2", "batchSize": "1"},
+}
+IMPORT: dict[str, Any] = {
+    "jobName": "import-1",
+    "importedModelName": "imported-1",
+    "roleArn": ROLE,
+    "modelDataSource": {"s3DataSource": {"s3Uri": "s3://model-bucket/llama/"}},
+}
+EVALUATION: dict[str, Any] = {
+    "jobName": "eval-1",
+    "roleArn": ROLE,
+    "evaluationConfig": {
+        "automated": {
+            "datasetMetricConfigs": [
+                {"taskType": "Summarization", "dataset": {"name": "Builtin.Gigaword"}, "metricNames": ["Builtin.Accuracy"]}
+            ]
+        }
+    },
+    "inferenceConfig": {"models": [{"bedrockModel": {"modelIdentifier": FM_ID, "inferenceParams": "{}"}}]},
+    "outputDataConfig": {"s3Uri": "s3://eval-bucket/out/"},
+}
+INVOCATION: dict[str, Any] = {
+    "jobName": "batch-1",
+    "roleArn": ROLE,
+    "modelId": FM_ID,
+    "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://batch-bucket/in/", "s3InputFormat": "JSONL"}},
+    "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://batch-bucket/out/"}},
+}
+CUSTOM_MODEL: dict[str, Any] = {
+    "modelName": "own-model-1",
+    "modelSourceConfig": {"s3DataSource": {"s3Uri": "s3://model-bucket/own/"}},
+    "roleArn": ROLE,
+}
+
+
+def job_answer(endpoint: str, op: str, path: str, method: str = "GET", status: int = 200) -> Any:
+    """A raw answer (what the Rust SDK reads), checked against the model's output shape."""
+    resp = raw(endpoint, method, path)
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    check_shape(body, output_shape("bedrock", op))
+    return body
+
+
+def enc(arn: str) -> str:
+    return quote(arn, safe="")
+
+
+def source_model(endpoint: str) -> str:
+    """A completed custom model in us-west-2 (what a copy job copies into us-east-1)."""
+    west = account_client(endpoint, "bedrock", region="us-west-2")
+    set_options(endpoint, jobCompletionSeconds=0)
+    west.create_model_customization_job(**{**CUSTOMIZATION, "jobName": "src-job", "customModelName": "src-model"})
+    set_options(endpoint, jobCompletionSeconds=None)
+    return str(west.get_custom_model(modelIdentifier="src-model")["modelArn"])
+
+
+def with_key(kind: str, params: dict[str, Any], key: Any) -> dict[str, Any]:
+    """params with the kind's KMS key member set to `key` (None: left out)."""
+    params = json.loads(json.dumps(params))
+    if key is None:
+        return params
+    if kind == "invocation":
+        params["outputDataConfig"]["s3OutputDataConfig"]["s3EncryptionKeyId"] = key
+    else:
+        params[KEY_MEMBER[kind]] = key
+    return params
+
+
+KEY_MEMBER = {
+    "customization": "customModelKmsKeyId",
+    "custom_model": "modelKmsKeyArn",
+    "import": "importedModelKmsKeyId",
+    "copy": "modelKmsKeyId",
+    "evaluation": "customerEncryptionKeyId",
+}
+
+
+def create_kind(kind: str, bedrock: Any, ctx: dict[str, Any], key: Any = None, **kw: Any) -> str:
+    """Create one job (or, for custom_model, one model) of `kind`; its ARN."""
+    if kind == "customization":
+        return str(bedrock.create_model_customization_job(**with_key(kind, {**CUSTOMIZATION, **kw}, key))["jobArn"])
+    if kind == "custom_model":
+        return str(bedrock.create_custom_model(**with_key(kind, {**CUSTOM_MODEL, **kw}, key))["modelArn"])
+    if kind == "import":
+        return str(bedrock.create_model_import_job(**with_key(kind, {**IMPORT, **kw}, key))["jobArn"])
+    if kind == "copy":
+        params = {"sourceModelArn": ctx["source"], "targetModelName": "copied-1", **kw}
+        return str(bedrock.create_model_copy_job(**with_key(kind, params, key))["jobArn"])
+    if kind == "evaluation":
+        return str(bedrock.create_evaluation_job(**with_key(kind, {**EVALUATION, **kw}, key))["jobArn"])
+    assert kind == "invocation"
+    return str(bedrock.create_model_invocation_job(**with_key(kind, {**INVOCATION, **kw}, key))["jobArn"])
+
+
+GET_OF = {
+    "customization": ("GetModelCustomizationJob", "/model-customization-jobs/"),
+    "custom_model": ("GetCustomModel", "/custom-models/"),
+    "import": ("GetModelImportJob", "/model-import-jobs/"),
+    "copy": ("GetModelCopyJob", "/model-copy-jobs/"),
+    "evaluation": ("GetEvaluationJob", "/evaluation-jobs/"),
+    "invocation": ("GetModelInvocationJob", "/model-invocation-job/"),
+}
+LIST_OF = {
+    "customization": ("ListModelCustomizationJobs", "/model-customization-jobs", "modelCustomizationJobSummaries"),
+    "custom_model": ("ListCustomModels", "/custom-models", "modelSummaries"),
+    "import": ("ListModelImportJobs", "/model-import-jobs", "modelImportJobSummaries"),
+    "copy": ("ListModelCopyJobs", "/model-copy-jobs", "modelCopyJobSummaries"),
+    "evaluation": ("ListEvaluationJobs", "/evaluation-jobs", "jobSummaries"),
+    "invocation": ("ListModelInvocationJobs", "/model-invocation-jobs", "invocationJobSummaries"),
+}
+STOP_OF = {
+    "customization": ("StopModelCustomizationJob", "/model-customization-jobs/{}/stop"),
+    "evaluation": ("StopEvaluationJob", "/evaluation-job/{}/stop"),
+    "invocation": ("StopModelInvocationJob", "/model-invocation-job/{}/stop"),
+}
+KINDS = sorted(GET_OF)
+
+
+def get_kind(endpoint: str, kind: str, ident: str) -> dict[str, Any]:
+    op, prefix = GET_OF[kind]
+    return dict(job_answer(endpoint, op, prefix + enc(ident)))
+
+
+def list_kind(endpoint: str, kind: str, query: str = "") -> list[dict[str, Any]]:
+    op, path, member = LIST_OF[kind]
+    resp = raw(endpoint, "GET", path + query)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    if kind != "custom_model":  # see test_create_custom_model for its summaries
+        check_shape(body, output_shape("bedrock", op))
+    return list(body[member])
+
+
+def key_in_answer(kind: str, answer: dict[str, Any]) -> Any:
+    if kind == "invocation":
+        return answer["outputDataConfig"]["s3OutputDataConfig"].get("s3EncryptionKeyId")
+    member = {
+        "customization": "outputModelKmsKeyArn",
+        "custom_model": "modelKmsKeyArn",
+        "import": "importedModelKmsKeyArn",
+        "copy": "targetModelKmsKeyArn",
+        "evaluation": "customerEncryptionKeyId",
+    }[kind]
+    return answer.get(member)
+
+
+@pytest.fixture
+def job_ctx(endpoint: str, kms: Any) -> dict[str, Any]:
+    key = kms.create_key(Description="bedrock jobs")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/bedrock-jobs", TargetKeyId=key["KeyId"])
+    return {"key": key, "source": source_model(endpoint)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_job_kms_key_reported_or_absent(endpoint: str, bedrock: Any, job_ctx: dict[str, Any], kind: str) -> None:
+    key = job_ctx["key"]
+    # the form a caller typically sends; custom models take a key ARN only (KmsKeyArn)
+    sent = {"customization": "alias/bedrock-jobs", "custom_model": key["Arn"], "import": key["KeyId"],
+            "copy": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/bedrock-jobs", "evaluation": "alias/bedrock-jobs",
+            "invocation": key["KeyId"]}[kind]  # fmt: skip
+    with_cmk = create_kind(kind, bedrock, job_ctx, sent)
+    # key ARN members report the key's ARN; key id members (evaluation, batch inference) what was sent
+    expected = sent if kind in ("evaluation", "invocation") else key["Arn"]
+    assert key_in_answer(kind, get_kind(endpoint, kind, with_cmk)) == expected
+
+    names = {"customization": {"jobName": "tune-2", "customModelName": "tuned-2"}, "custom_model": {"modelName": "own-2"},
+             "import": {"jobName": "import-2", "importedModelName": "imported-2"}, "copy": {"targetModelName": "copied-2"},
+             "evaluation": {"jobName": "eval-2"}, "invocation": {"jobName": "batch-2"}}[kind]  # fmt: skip
+    without = create_kind(kind, bedrock, job_ctx, None, **names)
+    answer = get_kind(endpoint, kind, without)
+    assert key_in_answer(kind, answer) is None
+    assert "arn:aws:kms" not in json.dumps(answer)  # no invented key anywhere
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_job_unknown_key_refused(endpoint: str, bedrock: Any, job_ctx: dict[str, Any], kind: str) -> None:
+    missing = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555" if kind == "custom_model" else MISSING_KEY
+    with pytest.raises(ClientError) as e:
+        create_kind(kind, bedrock, job_ctx, missing)
+    assert error_of(e.value) == ("ValidationException", 400)
+    # a key ARN of another Region is refused like an unknown key
+    west_key = account_client(endpoint, "kms", region="us-west-2").create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as e:
+        create_kind(kind, bedrock, job_ctx, west_key)
+    assert error_of(e.value) == ("ValidationException", 400)
+    assert list_kind(endpoint, kind) == []  # nothing was created
+
+
+def test_customization_job_running_then_completed(endpoint: str, bedrock: Any, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    full = {
+        **CUSTOMIZATION,
+        "clientRequestToken": "token-1",
+        "customizationType": "DISTILLATION",
+        "customModelKmsKeyId": key["KeyId"],
+        "validationDataConfig": {"validators": [{"s3Uri": "s3://train-bucket/validation.jsonl"}]},
+        "vpcConfig": {"subnetIds": ["subnet-1", "subnet-2"], "securityGroupIds": ["sg-1"]},
+        "customizationConfig": {
+            "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0", "maxResponseLengthForInference": 1000}}
+        },
+        "jobTags": [{"key": "kind", "value": "job"}],
+        "customModelTags": [{"key": "kind", "value": "model"}],
+    }
+    # never completes by itself (jobCompletionSeconds unset)
+    running = bedrock.create_model_customization_job(**full)["jobArn"]
+    job = get_kind(endpoint, "customization", running)
+    assert job["status"] == "InProgress"
+    for absent in ("outputModelArn", "endTime", "failureMessage", "trainingMetrics", "validationMetrics"):
+        assert absent not in job, absent
+    assert job["outputModelName"] == "tuned-1" and job["outputModelKmsKeyArn"] == key["Arn"]
+    for member in ("jobName", "roleArn", "clientRequestToken", "customizationType", "hyperParameters",
+                   "trainingDataConfig", "validationDataConfig", "outputDataConfig", "vpcConfig", "customizationConfig"):
+        assert job[member] == full[member], member  # exactly as sent
+    assert ISO_RE.match(job["creationTime"]) and job["lastModifiedTime"] == job["creationTime"]
+    with pytest.raises(ClientError) as e:
+        bedrock.get_custom_model(modelIdentifier="tuned-1")
+    assert error_of(e.value) == ("ResourceNotFoundException", 404)
+    assert list_kind(endpoint, "custom_model") == []
+    summary = list_kind(endpoint, "customization")[0]
+    assert summary["status"] == "InProgress" and "customModelArn" not in summary and "endTime" not in summary
+
+    # completes after jobCompletionSeconds; the custom model appears then, not before
+    set_options(endpoint, jobCompletionSeconds=1)
+    done = bedrock.create_model_customization_job(**{**full, "jobName": "tune-2", "customModelName": "tuned-2", "clientRequestToken": "token-2"})["jobArn"]
+    assert get_kind(endpoint, "customization", done)["status"] == "InProgress"
+    assert [m["modelName"] for m in list_kind(endpoint, "custom_model")] == []
+    time.sleep(1.1)
+    job = get_kind(endpoint, "customization", done)
+    assert job["status"] == "Completed" and ISO_RE.match(job["endTime"]) and job["lastModifiedTime"] == job["endTime"]
+    model_arn = job["outputModelArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{re.escape(FM_ID)}/{SUFFIX}", model_arn)
+    assert "failureMessage" not in job
+    model = get_kind(endpoint, "custom_model", "tuned-2")
+    assert model["modelArn"] == model_arn and model["modelStatus"] == "Active"
+    assert model["modelKmsKeyArn"] == key["Arn"] and model["jobArn"] == done and model["jobName"] == "tune-2"
+    assert model["baseModelArn"] == FM_ARN and model["creationTime"] == job["endTime"]
+    for member in ("hyperParameters", "trainingDataConfig", "validationDataConfig", "outputDataConfig",
+                   "customizationType", "customizationConfig"):
+        assert model[member] == full[member], member
+    assert get_kind(endpoint, "custom_model", model_arn)["modelName"] == "tuned-2"  # by ARN too
+    assert bedrock.list_tags_for_resource(resourceARN=done)["tags"] == [{"key": "kind", "value": "job"}]
+    assert bedrock.list_tags_for_resource(resourceARN=model_arn)["tags"] == [{"key": "kind", "value": "model"}]
+    summary = [s for s in list_kind(endpoint, "customization") if s["jobArn"] == done][0]
+    assert summary["status"] == "Completed" and summary["customModelArn"] == model_arn
+    assert [m["modelName"] for m in list_kind(endpoint, "custom_model")] == ["tuned-2"]
+    # the first job is still running (the option is read at creation)
+    assert get_kind(endpoint, "customization", running)["status"] == "InProgress"
+
+
+def test_customization_job_arns_and_base_model(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, jobCompletionSeconds=0)
+    by_arn = bedrock.create_model_customization_job(**CUSTOMIZATION)["jobArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{re.escape(FM_ID)}/{SUFFIX}", by_arn)
+    assert get_kind(endpoint, "customization", by_arn)["baseModelArn"] == FM_ARN  # kept as given
+    by_id = bedrock.create_model_customization_job(
+        **{**CUSTOMIZATION, "jobName": "tune-2", "customModelName": "tuned-2", "baseModelIdentifier": "cohere.command-text-v14:7:4k"}
+    )["jobArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/cohere\.command-text-v14:7:4k/{SUFFIX}", by_id)
+    job = get_kind(endpoint, "customization", by_id)
+    assert job["baseModelArn"] == f"arn:aws:bedrock:{REGION}::foundation-model/cohere.command-text-v14:7:4k"
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/cohere\.command-text-v14:7:4k/{SUFFIX}", job["outputModelArn"])
+    # a custom model as the base (continued customization): its foundation model is the base
+    again = bedrock.create_model_customization_job(
+        **{**CUSTOMIZATION, "jobName": "tune-3", "customModelName": "tuned-3", "baseModelIdentifier": job["outputModelArn"]}
+    )["jobArn"]
+    assert get_kind(endpoint, "customization", again)["baseModelArn"] == f"arn:aws:bedrock:{REGION}::foundation-model/cohere.command-text-v14:7:4k"
+    with pytest.raises(ClientError) as e:
+        bedrock.create_model_customization_job(**{**CUSTOMIZATION, "jobName": "tune-4", "customModelName": "tuned-4", "baseModelIdentifier": "no-such-model"})
+    assert error_of(e.value) == ("ResourceNotFoundException", 404)
+    summaries = list_kind(endpoint, "custom_model")
+    assert {s["baseModelName"] for s in summaries} == {FM_ID, "cohere.command-text-v14:7:4k"}
+
+
+@pytest.mark.parametrize("kind", sorted(STOP_OF))
+def test_job_get_and_stop_by_name_and_encoded_arn(endpoint: str, bedrock: Any, kind: str) -> None:
+    set_options(endpoint, jobStopSeconds=0)
+    ctx: dict[str, Any] = {}
+    first = create_kind(kind, bedrock, ctx)
+    second = create_kind(kind, bedrock, ctx, **({"customModelName": "tuned-2"} if kind == "customization" else {}), jobName=f"{kind[:4]}-2")
+    name = get_kind(endpoint, kind, first)["jobName"]
+    assert get_kind(endpoint, kind, name)["jobArn"] == first  # by name
+    assert get_kind(endpoint, kind, first)["jobArn"] == first  # by URL-encoded ARN
+    op, path = STOP_OF[kind]
+    assert raw(endpoint, "POST", path.format(enc(first))).status_code == 200  # ARN, URL-encoded
+    assert raw(endpoint, "POST", path.format(f"{kind[:4]}-2")).status_code == 200  # name
+    assert get_kind(endpoint, kind, first)["status"] == "Stopped"
+    assert get_kind(endpoint, kind, second)["status"] == "Stopped"
+    # missing jobs: 404 for Get and Stop
+    other = first[:-12] + "abcdefghijkl"
+    for resp in (raw(endpoint, "GET", GET_OF[kind][1] + enc(other)), raw(endpoint, "POST", path.format(enc(other))),
+                 raw(endpoint, "POST", path.format("no-such-job"))):  # fmt: skip
+        assert resp.status_code == 404, resp.text
+        assert resp.headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize("kind", sorted(STOP_OF))
+def test_job_stop_timing_and_refusals(endpoint: str, bedrock: Any, kind: str) -> None:
+    set_options(endpoint, jobStopSeconds=1)
+    job = create_kind(kind, bedrock, {})
+    stop = {"customization": bedrock.stop_model_customization_job, "evaluation": bedrock.stop_evaluation_job,
+            "invocation": bedrock.stop_model_invocation_job}[kind]  # fmt: skip
+    stop(jobIdentifier=job)
+    stopping = get_kind(endpoint, kind, job)
+    assert stopping["status"] == "Stopping" and "endTime" not in stopping
+    with pytest.raises(ClientError) as e:  # already stopping
+        stop(jobIdentifier=job)
+    assert error_of(e.value) == ("ConflictException", 400)
+    time.sleep(1.1)
+    stopped = get_kind(endpoint, kind, job)
+    assert stopped["status"] == "Stopped"
+    if kind != "evaluation":  # GetEvaluationJob has no endTime member
+        assert ISO_RE.match(stopped["endTime"]) and stopped["lastModifiedTime"] == stopped["endTime"]
+    with pytest.raises(ClientError) as e:  # already stopped
+        stop(jobIdentifier=job)
+    assert error_of(e.value) == ("ValidationException", 400)
+    # a completed job cannot be stopped
+    set_options(endpoint, jobCompletionSeconds=0)
+    done = create_kind(kind, bedrock, {}, **({"customModelName": "tuned-2"} if kind == "customization" else {}), jobName=f"{kind[:4]}-2")
+    assert get_kind(endpoint, kind, done)["status"] == "Completed"
+    with pytest.raises(ClientError) as e:
+        stop(jobIdentifier=done)
+    assert error_of(e.value) == ("ValidationException", 400)
+    assert [s["status"] for s in list_kind(endpoint, kind, "?statusEquals=Stopped")] == ["Stopped"]
+
+
+def test_stopped_customization_job_makes_no_model(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, jobCompletionSeconds=1, jobStopSeconds=0)
+    job = bedrock.create_model_customization_job(**CUSTOMIZATION)["jobArn"]
+    bedrock.stop_model_customization_job(jobIdentifier=job)
+    time.sleep(1.1)
+    answer = get_kind(endpoint, "customization", job)
+    assert answer["status"] == "Stopped" and "outputModelArn" not in answer
+    assert list_kind(endpoint, "custom_model") == []
+    # the model name is free again
+    bedrock.create_model_customization_job(**{**CUSTOMIZATION, "jobName": "tune-2"})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_client_request_token_returns_first_arn(endpoint: str, bedrock: Any, job_ctx: dict[str, Any], kind: str) -> None:
+    first = create_kind(kind, bedrock, job_ctx, clientRequestToken="same-token")
+    assert create_kind(kind, bedrock, job_ctx, clientRequestToken="same-token") == first
+    # a different body with the same token: still the first one, nothing new
+    other = {"customization": {"jobName": "tune-9", "customModelName": "tuned-9"}, "custom_model": {"modelName": "own-9"},
+             "import": {"jobName": "import-9", "importedModelName": "imported-9"}, "copy": {"targetModelName": "copied-9"},
+             "evaluation": {"jobName": "eval-9"}, "invocation": {"jobName": "batch-9"}}[kind]  # fmt: skip
+    assert create_kind(kind, bedrock, job_ctx, clientRequestToken="same-token", **other) == first
+    assert len(list_kind(endpoint, kind)) == 1
+    # another token makes another one
+    assert create_kind(kind, bedrock, job_ctx, clientRequestToken="other-token", **other) != first
+    assert len(list_kind(endpoint, kind)) == 2
+    # tokens are per account and Region
+    west = account_client(endpoint, "bedrock", region="us-west-2")
+    if kind not in ("copy", "customization"):  # (us-west-2 already has the copy source's job)
+        assert create_kind(kind, west, job_ctx, clientRequestToken="same-token") != first
+
+
+@pytest.mark.parametrize("kind", ["customization", "import", "evaluation", "invocation"])
+def test_duplicate_job_name_refused(endpoint: str, bedrock: Any, kind: str) -> None:
+    create_kind(kind, bedrock, {}, clientRequestToken="token-1")
+    rename = {"customization": {"customModelName": "tuned-2"}, "import": {"importedModelName": "imported-2"}}.get(kind, {})
+    for token in ("token-2", None):
+        kw = {"clientRequestToken": token} if token else {}
+        with pytest.raises(ClientError) as e:
+            create_kind(kind, bedrock, {}, **rename, **kw)
+        assert error_of(e.value) == ("ValidationException", 400)
+        assert e.value.response["Error"]["Message"] == "The provided job name is currently in use."
+    assert len(list_kind(endpoint, kind)) == 1
+    # names are per account and Region
+    create_kind(kind, account_client(endpoint, "bedrock", OTHER), {})
+
+
+def test_duplicate_model_name_refused(endpoint: str, bedrock: Any, job_ctx: dict[str, Any]) -> None:
+    bedrock.create_model_customization_job(**CUSTOMIZATION)  # will make tuned-1
+    for call in (
+        lambda: bedrock.create_model_customization_job(**{**CUSTOMIZATION, "jobName": "tune-2"}),
+        lambda: bedrock.create_custom_model(**{**CUSTOM_MODEL, "modelName": "tuned-1"}),
+        lambda: bedrock.create_model_copy_job(sourceModelArn=job_ctx["source"], targetModelName="tuned-1"),
+    ):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert error_of(e.value) == ("ValidationException", 400)
+    bedrock.create_model_import_job(**IMPORT)
+    with pytest.raises(ClientError) as e:
+        bedrock.create_model_import_job(**{**IMPORT, "jobName": "import-2"})
+    assert error_of(e.value) == ("ValidationException", 400)
+    bedrock.create_model_import_job(**{**IMPORT, "jobName": "import-3", "importedModelName": "tuned-1"})  # another namespace
+
+
+def test_model_import_job_and_imported_model(endpoint: str, bedrock: Any, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    set_options(endpoint, jobCompletionSeconds=1)
+    full = {**IMPORT, "importedModelKmsKeyId": key["Arn"], "vpcConfig": {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]},
+            "jobTags": [{"key": "t", "value": "job"}], "importedModelTags": [{"key": "t", "value": "model"}]}  # fmt: skip
+    arn = bedrock.create_model_import_job(**full)["jobArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-import-job/{SUFFIX}", arn)
+    job = get_kind(endpoint, "import", "import-1")  # by name
+    assert job["status"] == "InProgress" and "importedModelArn" not in job and "endTime" not in job
+    for member in ("jobName", "importedModelName", "roleArn", "modelDataSource", "vpcConfig"):
+        assert job[member] == full[member], member
+    assert job["importedModelKmsKeyArn"] == key["Arn"]
+    with pytest.raises(ClientError) as e:
+        bedrock.get_imported_model(modelIdentifier="imported-1")
+    assert error_of(e.value) == ("ResourceNotFoundException", 404)
+    time.sleep(1.1)
+    job = get_kind(endpoint, "import", arn)  # by URL-encoded ARN
+    assert job["status"] == "Completed" and ISO_RE.match(job["endTime"])
+    model_arn = job["importedModelArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:imported-model/{SUFFIX}", model_arn)
+    model = dict(job_answer(endpoint, "GetImportedModel", "/imported-models/" + enc(model_arn)))
+    assert model == dict(job_answer(endpoint, "GetImportedModel", "/imported-models/imported-1"))
+    assert model["modelKmsKeyArn"] == key["Arn"] and model["jobArn"] == arn and model["modelName"] == "imported-1"
+    assert model["modelDataSource"] == IMPORT["modelDataSource"]
+    listed = job_answer(endpoint, "ListImportedModels", "/imported-models")["modelSummaries"]
+    assert [m["modelArn"] for m in listed] == [model_arn]
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "t", "value": "job"}]
+    assert bedrock.list_tags_for_resource(resourceARN=model_arn)["tags"] == [{"key": "t", "value": "model"}]
+    assert [s["importedModelArn"] for s in list_kind(endpoint, "import", "?statusEquals=Completed")] == [model_arn]
+    # the model has no operation to stop an import job, and none is answered
+    assert not [op for op in Session().get_service_model("bedrock").operation_names if "Stop" in op and "Import" in op]
+    assert raw(endpoint, "POST", f"/model-import-jobs/{enc(arn)}/stop").status_code >= 400
+    bedrock.delete_imported_model(modelIdentifier="imported-1")
+    assert list_kind(endpoint, "import")[0]["status"] == "Completed"
+    assert job_answer(endpoint, "ListImportedModels", "/imported-models")["modelSummaries"] == []
+
+
+def test_model_copy_job(endpoint: str, bedrock: Any, kms: Any) -> None:
+    source = source_model(endpoint)
+    key = kms.create_key()["KeyMetadata"]
+    set_options(endpoint, jobCompletionSeconds=1)
+    arn = bedrock.create_model_copy_job(
+        sourceModelArn=source, targetModelName="copied-1", modelKmsKeyId=key["KeyId"],
+        targetModelTags=[{"key": "copy", "value": "yes"}],
+    )["jobArn"]  # fmt: skip
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-copy-job/{SUFFIX}", arn)
+    job = get_kind(endpoint, "copy", arn)  # (GetModelCopyJob takes the job ARN only)
+    assert job["status"] == "InProgress" and job["sourceModelArn"] == source and job["sourceAccountId"] == ACCOUNT
+    assert job["sourceModelName"] == "src-model" and job["targetModelName"] == "copied-1"
+    assert job["targetModelKmsKeyArn"] == key["Arn"] and job["targetModelTags"] == [{"key": "copy", "value": "yes"}]
+    target = job["targetModelArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/amazon\.titan-text-express-v1:0:8k/{SUFFIX}", target)
+    with pytest.raises(ClientError):
+        bedrock.get_custom_model(modelIdentifier=target)
+    time.sleep(1.1)
+    assert get_kind(endpoint, "copy", arn)["status"] == "Completed"
+    model = get_kind(endpoint, "custom_model", target)
+    assert model["modelName"] == "copied-1" and model["modelKmsKeyArn"] == key["Arn"] and model["baseModelArn"] == FM_ARN
+    assert bedrock.list_tags_for_resource(resourceARN=target)["tags"] == [{"key": "copy", "value": "yes"}]
+    assert [s["jobArn"] for s in list_kind(endpoint, "copy", f"?sourceAccountEquals={ACCOUNT}&outputModelNameContains=copied")] == [arn]
+    assert list_kind(endpoint, "copy", f"?sourceAccountEquals={OTHER}") == []
+    with pytest.raises(ClientError) as e:  # the source must exist in the account and Region its ARN names
+        bedrock.create_model_copy_job(sourceModelArn=source[:-12] + "abcdefghijkl", targetModelName="copied-2")
+    assert error_of(e.value) == ("ResourceNotFoundException", 404)
+
+
+def test_evaluation_job(endpoint: str, bedrock: Any) -> None:
+    arn = bedrock.create_evaluation_job(
+        **EVALUATION, customerEncryptionKeyId="alias/aws/bedrock", applicationType="ModelEvaluation",
+        jobDescription="d", jobTags=[{"key": "e", "value": "1"}],
+    )["jobArn"]  # fmt: skip
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:evaluation-job/{SUFFIX}", arn)
+    job = get_kind(endpoint, "evaluation", arn)
+    assert job["status"] == "InProgress" and job["jobType"] == "Automated" and job["customerEncryptionKeyId"] == "alias/aws/bedrock"
+    for member in ("jobName", "roleArn", "evaluationConfig", "inferenceConfig", "outputDataConfig", "applicationType"):
+        assert job[member] == {**EVALUATION, "applicationType": "ModelEvaluation"}[member], member
+    summary = list_kind(endpoint, "evaluation", "?applicationTypeEquals=ModelEvaluation")[0]
+    assert summary["evaluationTaskTypes"] == ["Summarization"] and summary["modelIdentifiers"] == [FM_ID]
+    assert list_kind(endpoint, "evaluation", "?applicationTypeEquals=RagEvaluation") == []
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "e", "value": "1"}]
+    # BatchDeleteEvaluationJob: only Completed, Failed or Stopped jobs
+    out = bedrock.batch_delete_evaluation_job(jobIdentifiers=[arn, arn[:-12] + "abcdefghijkl"])
+    assert out["evaluationJobs"] == [] and [e["code"] for e in out["errors"]] == ["400", "404"]
+    set_options(endpoint, jobStopSeconds=0)
+    bedrock.stop_evaluation_job(jobIdentifier=arn)
+    out = bedrock.batch_delete_evaluation_job(jobIdentifiers=[arn])
+    assert out["evaluationJobs"] == [{"jobIdentifier": arn, "jobStatus": "Deleting"}] and out["errors"] == []
+    assert list_kind(endpoint, "evaluation") == []
+
+
+def test_batch_inference_job_statuses(endpoint: str, bedrock: Any) -> None:
+    set_options(endpoint, jobCompletionSeconds=1)
+    full = {**INVOCATION, "timeoutDurationInHours": 24, "modelInvocationType": "Converse", "clientRequestToken": "t1",
+            "vpcConfig": {"subnetIds": ["subnet-1"], "securityGroupIds": ["sg-1"]}, "tags": [{"key": "b", "value": "1"}]}  # fmt: skip
+    arn = bedrock.create_model_invocation_job(**full)["jobArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-job/{SUFFIX}", arn)
+    first = get_kind(endpoint, "invocation", arn)
+    assert first["status"] == "Submitted" and ISO_RE.match(first["submitTime"]) and "creationTime" not in first
+    for member in ("jobName", "roleArn", "modelId", "inputDataConfig", "outputDataConfig", "vpcConfig",
+                   "timeoutDurationInHours", "modelInvocationType", "clientRequestToken"):
+        assert first[member] == full[member], member
+    assert "s3EncryptionKeyId" not in first["outputDataConfig"]["s3OutputDataConfig"]
+    assert get_kind(endpoint, "invocation", arn[-12:])["status"] == "InProgress"  # by job id; then InProgress
+    assert list_kind(endpoint, "invocation")[0]["status"] == "InProgress"
+    time.sleep(1.1)
+    done = get_kind(endpoint, "invocation", "batch-1")
+    assert done["status"] == "Completed" and ISO_RE.match(done["endTime"])
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "b", "value": "1"}]
+
+
+def test_create_custom_model(endpoint: str, bedrock: Any, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    set_options(endpoint, jobCompletionSeconds=1)
+    resp = raw(endpoint, "POST", "/custom-models/create-custom-model", body={**CUSTOM_MODEL, "modelKmsKeyArn": key["Arn"],
+                                                                         "modelTags": [{"key": "m", "value": "1"}]})  # fmt: skip
+    assert resp.status_code == 202, resp.text
+    check_shape(resp.json(), output_shape("bedrock", "CreateCustomModel"))
+    arn = resp.json()["modelArn"]
+    assert re.fullmatch(rf"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/{SUFFIX}", arn)
+    model = get_kind(endpoint, "custom_model", "own-model-1")
+    assert model["modelStatus"] == "Creating" and model["modelKmsKeyArn"] == key["Arn"]
+    assert model["customizationType"] == "IMPORTED" and "jobArn" not in model
+    assert [m["modelStatus"] for m in list_kind(endpoint, "custom_model", "?modelStatus=Creating")] == ["Creating"]
+    time.sleep(1.1)
+    assert get_kind(endpoint, "custom_model", arn)["modelStatus"] == "Active"
+    (summary,) = list_kind(endpoint, "custom_model", "?modelStatus=Active")
+    # no base model is known for such a model: the summary's baseModelArn/baseModelName are left out
+    assert summary["modelArn"] == arn and "baseModelArn" not in summary and summary["ownerAccountId"] == ACCOUNT
+    assert bedrock.list_tags_for_resource(resourceARN=arn)["tags"] == [{"key": "m", "value": "1"}]
+    # never Active by itself when jobCompletionSeconds is unset; no key -> no modelKmsKeyArn
+    set_options(endpoint, jobCompletionSeconds=None)
+    bedrock.create_custom_model(**{**CUSTOM_MODEL, "modelName": "own-2"})
+    second = get_kind(endpoint, "custom_model", "own-2")
+    assert second["modelStatus"] == "Creating" and "modelKmsKeyArn" not in second
+    bedrock.delete_custom_model(modelIdentifier=arn)
+    assert [m["modelName"] for m in list_kind(endpoint, "custom_model")] == ["own-2"]
+
+
+def test_job_requests_validated_against_the_model(endpoint: str) -> None:
+    for path, body in (
+        ("/model-customization-jobs", {k: v for k, v in CUSTOMIZATION.items() if k != "roleArn"}),  # required
+        ("/model-customization-jobs", {**CUSTOMIZATION, "customizationType": "MAGIC"}),  # enum
+        ("/model-customization-jobs", {**CUSTOMIZATION, "jobName": ""}),  # length
+        ("/model-import-jobs", {**IMPORT, "modelDataSource": {}}),  # union: exactly one member
+        ("/evaluation-jobs", {**EVALUATION, "inferenceConfig": {"models": EVALUATION["inferenceConfig"]["models"], "ragConfigs": [{}]}}),
+        ("/model-invocation-job", {**INVOCATION, "timeoutDurationInHours": 2}),  # range 24-168
+        ("/model-copy-jobs", {"targetModelName": "x"}),
+        ("/custom-models/create-custom-model", {"modelName": 5}),
+    ):
+        resp = raw(endpoint, "POST", path, body=body)
+        assert resp.status_code == 400, (path, body, resp.text)
+        assert resp.headers["x-amzn-ErrorType"] == "ValidationException", body
+        assert "validation error" in resp.json()["message"]
+    resp = raw(endpoint, "GET", "/model-customization-jobs?statusEquals=Running")
+    assert resp.status_code == 400 and resp.headers["x-amzn-ErrorType"] == "ValidationException"
+    for kind in KINDS:
+        assert list_kind(endpoint, kind) == []
+
+
+def test_jobs_per_account_and_region(endpoint: str, bedrock: Any) -> None:
+    arn = create_kind("evaluation", bedrock, {})
+    for other in (account_client(endpoint, "bedrock", OTHER), account_client(endpoint, "bedrock", region="us-west-2")):
+        assert other.list_evaluation_jobs()["jobSummaries"] == []
+        with pytest.raises(ClientError) as e:
+            other.get_evaluation_job(jobIdentifier=arn)
+        assert error_of(e.value) == ("ResourceNotFoundException", 404)
+
+
+def test_job_list_pagination_and_sorting(endpoint: str, bedrock: Any) -> None:
+    arns = [create_kind("invocation", bedrock, {}, jobName=f"batch-{i}") for i in range(3)]
+    page = bedrock.list_model_invocation_jobs(maxResults=2)
+    assert [j["jobArn"] for j in page["invocationJobSummaries"]] == arns[:2]
+    rest = bedrock.list_model_invocation_jobs(maxResults=2, nextToken=page["nextToken"])
+    assert [j["jobArn"] for j in rest["invocationJobSummaries"]] == arns[2:] and "nextToken" not in rest
+    newest_first = bedrock.list_model_invocation_jobs(sortBy="CreationTime", sortOrder="Descending")
+    assert [j["jobArn"] for j in newest_first["invocationJobSummaries"]] == arns[::-1]
+    assert [j["jobName"] for j in bedrock.list_model_invocation_jobs(nameContains="batch-1")["invocationJobSummaries"]] == ["batch-1"]
+    after = bedrock.list_model_invocation_jobs(submitTimeAfter=datetime(2000, 1, 1))["invocationJobSummaries"]
+    assert len(after) == 3 and bedrock.list_model_invocation_jobs(submitTimeBefore=datetime(2000, 1, 1))["invocationJobSummaries"] == []
+
+
+def test_job_options_validation(endpoint: str) -> None:
+    url = f"{endpoint}/_cmk_guard/options"
+    for body in (
+        {"account": ACCOUNT, "jobCompletionSeconds": -1},
+        {"account": ACCOUNT, "jobCompletionSeconds": "5"},
+        {"account": ACCOUNT, "jobCompletionSeconds": True},
+        {"account": ACCOUNT, "jobStopSeconds": -0.5},
+        {"account": ACCOUNT, "jobStopSeconds": [1]},
+        {"account": ACCOUNT, "jobCompletionSecs": 1},
+    ):
+        resp = requests.post(url, json=body)
+        assert resp.status_code == 400, body
+        assert resp.json()["message"], body
+    assert requests.get(f"{url}?account={ACCOUNT}").json() == {}
+    assert set_options(endpoint, jobCompletionSeconds=0, jobStopSeconds=2.5) == {"jobCompletionSeconds": 0.0, "jobStopSeconds": 2.5}
+    assert set_options(endpoint, jobCompletionSeconds=None) == {"jobStopSeconds": 2.5}  # null: never complete
+
+
+def test_jobs_request_log_and_faults(endpoint: str, bedrock: Any) -> None:
+    requests.delete(f"{endpoint}/_cmk_guard/requests")
+    set_options(endpoint, faults=[{"operation": "bedrock:CreateModelInvocationJob", "code": "ServiceQuotaExceededException", "count": 1},
+                                  {"operation": "bedrock:GetEvaluationJob", "code": "ThrottlingException", "count": 1}])  # fmt: skip
+    once = client(endpoint, "bedrock", retries={"total_max_attempts": 1})
+    with pytest.raises(ClientError) as e:
+        create_kind("invocation", once, {})
+    assert error_of(e.value) == ("ServiceQuotaExceededException", 400)
+    assert bedrock.list_model_invocation_jobs()["invocationJobSummaries"] == []  # nothing was created
+    create_kind("invocation", once, {})  # count 1: consumed; and the name is still free
+    arn = create_kind("evaluation", once, {})
+    with pytest.raises(ClientError) as e:
+        once.get_evaluation_job(jobIdentifier=arn)
+    assert error_of(e.value) == ("ThrottlingException", 429)  # the model's status
+    once.get_evaluation_job(jobIdentifier=arn)
+    once.stop_evaluation_job(jobIdentifier=arn)
+    log = [(r["operation"], r.get("fault")) for r in request_log(endpoint) if r["service"] == "bedrock"]
+    assert log == [
+        ("CreateModelInvocationJob", "ServiceQuotaExceededException"),
+        ("ListModelInvocationJobs", None),
+        ("CreateModelInvocationJob", None),
+        ("CreateEvaluationJob", None),
+        ("GetEvaluationJob", "ThrottlingException"),
+        ("GetEvaluationJob", None),
+        ("StopEvaluationJob", None),
+    ]
+
+
+def test_job_handlers_go_through_model_conformance() -> None:
+    """Every handler bedrock_jobs adds is wrapped by conform.py (it must be registered before
+    bedrock_fixes.apply), so members the model lacks and nulls never reach the SDK."""
+    from moto.bedrock.responses import BedrockResponse
+
+    from cmk_guard_emulator import apply_patches, bedrock_jobs
+
+    apply_patches()  # (in this test process only; the server patched itself the same way)
+    handlers = bedrock_jobs._handlers()
+    assert len(handlers) == 26  # 5 kinds x Create/Get/List, 3 Stops, custom and imported models, batch delete
+    for name in handlers:
+        assert getattr(getattr(BedrockResponse, name), "_cmk_conformed", False), name

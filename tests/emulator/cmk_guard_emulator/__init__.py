@@ -1,5 +1,6 @@
-"""moto 5.2.5 plus the cmk-guard extension (guardrails, KMS and bedrock fixes, CloudWatch Logs
-key association, S3 default encryption, request log, per-account options and fault injection)."""
+"""moto 5.2.5 plus the cmk-guard extension (guardrails, bedrock jobs and models, KMS and bedrock
+fixes, CloudWatch Logs key association, S3 default encryption, request log, per-account options and
+fault injection)."""
 
 _applied = False
 
@@ -9,9 +10,19 @@ def apply_patches() -> None:
     global _applied
     if _applied:
         return
-    from . import bedrock_fixes, bedrock_logging, guardrails, kms_patches, logs_kms, request_log, s3_encryption
+    from . import (
+        bedrock_fixes,
+        bedrock_jobs,
+        bedrock_logging,
+        guardrails,
+        kms_patches,
+        logs_kms,
+        request_log,
+        s3_encryption,
+    )
 
     guardrails.apply()
+    bedrock_jobs.apply()  # before bedrock_fixes: its handlers go through model conformance too
     bedrock_logging.apply()  # before bedrock_fixes: its handlers go through model conformance too
     bedrock_fixes.apply()  # wraps every bedrock answer in the model conformance step
     guardrails.apply_extra_members()  # after it: extra members must survive conformance

@@ -1,17 +1,20 @@
-"""Fixes to moto 5.2.5's bedrock and bedrock-agent answers so the Rust SDK can read them."""
+"""Fixes to moto 5.2.5's bedrock and bedrock-agent answers so the Rust SDK can read them.
+
+Customization jobs and custom models are answered by bedrock_jobs.py (which replaces moto's
+handlers for them); this module wraps every bedrock answer in the model conformance step."""
 
 from typing import Any, Callable
 from urllib.parse import unquote
 
 import moto.bedrock.exceptions as bedrock_exc
 import moto.bedrockagent.exceptions as agent_exc
-from moto.bedrock.models import BedrockBackend, CustomModel, ModelCustomizationJob
+from moto.bedrock.models import BedrockBackend
 from moto.bedrock.responses import BedrockResponse
 from moto.bedrockagent.models import Agent, KnowledgeBase
 from moto.bedrockagent.responses import AgentsforBedrockResponse
 
 from .conform import wrap_responses
-from .util import iso, resolve_kms_key_arn
+from .util import iso
 
 TIMESTAMP_KEYS = ("createdAt", "updatedAt", "preparedAt", "creationTime", "lastModifiedTime", "endTime")
 
@@ -43,22 +46,6 @@ def _uri_param(resp: Any, name: str, index: int) -> str:
     return value
 
 
-def _job_name(backend: BedrockBackend, identifier: str) -> str:
-    if identifier.startswith("arn:"):
-        for name, job in backend.model_customization_jobs.items():
-            if job.job_arn == identifier:
-                return name
-    return identifier
-
-
-def _model_name(backend: BedrockBackend, identifier: str) -> str:
-    if identifier.startswith("arn:"):
-        for name, model in backend.custom_models.items():
-            if model.model_arn == identifier:
-                return name
-    return identifier
-
-
 def apply() -> None:
     if getattr(BedrockBackend, "_cmk_guard_fixes", False):
         return
@@ -68,77 +55,6 @@ def apply() -> None:
     bedrock_exc.ResourceNotFoundException.code = 404
     agent_exc.ResourceNotFoundException.code = 404
     agent_exc.ConflictException.code = 409
-
-    # --- ModelCustomizationJob: ISO timestamps, KMS ARN of the key actually sent (or none)
-    orig_job_init = ModelCustomizationJob.__init__
-
-    def job_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        orig_job_init(self, *args, **kwargs)
-        self.creation_time = iso(self.creation_time)
-        self.last_modified_time = iso(self.last_modified_time)
-        self.end_time = iso(self.end_time)
-        key = self.custom_model_kms_key_id
-        self.output_model_kms_key_arn = (
-            resolve_kms_key_arn(self.account_id, self.region_name, key, "customModelKmsKeyId")
-            if key
-            else None
-        )
-
-    ModelCustomizationJob.__init__ = job_init  # type: ignore[method-assign]
-
-    orig_job_to_dict = ModelCustomizationJob.to_dict
-
-    def job_to_dict(self: Any) -> dict[str, Any]:
-        out = orig_job_to_dict(self)
-        # required by the model; the service reports an empty validator list when none was given
-        out.setdefault("validationDataConfig", {"validators": []})
-        return out
-
-    ModelCustomizationJob.to_dict = job_to_dict  # type: ignore[method-assign]
-
-    orig_model_init = CustomModel.__init__
-
-    def model_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        orig_model_init(self, *args, **kwargs)
-        self.creation_time = iso(self.creation_time)
-
-    CustomModel.__init__ = model_init  # type: ignore[method-assign]
-
-    # --- identifiers given as (URL-encoded) ARNs
-    def get_model_customization_job(self: Any) -> str:
-        import json
-
-        ident = _uri_param(self, "jobIdentifier", -1)
-        job = self.bedrock_backend.get_model_customization_job(
-            job_identifier=_job_name(self.bedrock_backend, ident)
-        )
-        return json.dumps(dict(job.to_dict()))
-
-    def stop_model_customization_job(self: Any) -> str:
-        ident = _uri_param(self, "jobIdentifier", -2)
-        self.bedrock_backend.stop_model_customization_job(
-            job_identifier=_job_name(self.bedrock_backend, ident)
-        )
-        return "{}"
-
-    def get_custom_model(self: Any) -> str:
-        import json
-
-        ident = _uri_param(self, "modelIdentifier", -1)
-        model = self.bedrock_backend.get_custom_model(model_identifier=ident)
-        return json.dumps(dict(model.to_dict()))
-
-    def delete_custom_model(self: Any) -> str:
-        ident = _uri_param(self, "modelIdentifier", -1)
-        self.bedrock_backend.delete_custom_model(
-            model_identifier=_model_name(self.bedrock_backend, ident)
-        )
-        return "{}"
-
-    BedrockResponse.get_model_customization_job = get_model_customization_job  # type: ignore[method-assign]
-    BedrockResponse.stop_model_customization_job = stop_model_customization_job  # type: ignore[method-assign]
-    BedrockResponse.get_custom_model = get_custom_model  # type: ignore[method-assign]
-    BedrockResponse.delete_custom_model = delete_custom_model  # type: ignore[method-assign]
 
     # --- bedrock-agent: idleSessionTTLInSeconds is required in the output; AWS's default is 600
     orig_agent_init = Agent.__init__

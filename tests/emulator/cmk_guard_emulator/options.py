@@ -95,6 +95,8 @@ KNOWN: dict[str, Callable[[str, Any], Any]] = {
     "guardrailTransitionSeconds": _number,
     "guardrailUpdateFailure": _string,
     "getGuardrailExtraMembers": _extra_members,
+    "jobCompletionSeconds": _number,  # unset (null) = bedrock jobs never complete by themselves
+    "jobStopSeconds": _number,
     "faults": _faults,
 }
 
