@@ -3,6 +3,7 @@
 //! lacks: a job created without a key has no key member at all).
 
 use std::error::Error;
+use std::future::Future;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use crate::aws::AwsError;
 use crate::intake::Trigger;
 use crate::keys::KeyRef;
-use crate::reactor::Subject;
+use crate::reactor::{FixError, Subject};
 use crate::verdict::Location;
 
 /// An ARN split at its first five colons: `arn:partition:service:region:account:resource`.
@@ -146,6 +147,81 @@ pub fn key_subject(raw: &Value, pointer: &str, call: &'static str) -> Subject {
     }
 }
 
+/// A failed Stop call, sorted: the job was no longer running (Bedrock answers a Stop on an
+/// ended job with ValidationException, on a job being stopped with ConflictException), or
+/// anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopError {
+    NotRunning(AwsError),
+    Other(AwsError),
+}
+
+impl StopError {
+    pub fn of<E>(call: &'static str, e: &SdkError<E, HttpResponse>) -> StopError
+    where
+        E: ProvideErrorMetadata + Error + Send + Sync + 'static,
+    {
+        let error = AwsError::from_sdk(call, e);
+        match AwsError::code_of(e) {
+            Some("ValidationException" | "ConflictException") => StopError::NotRunning(error),
+            _ => StopError::Other(error),
+        }
+    }
+}
+
+/// Stops a running job, proven: re-reads it first (a job that is no longer running is left
+/// alone, and the result says why), stops it, and reads it back (`Stopping` or `Stopped`).
+/// `reread` answers the job's status; `Ok` is the status read back.
+pub async fn stop_job<R, RF, S, SF>(noun: &str, reread: R, stop: S) -> Result<String, FixError>
+where
+    R: Fn() -> RF,
+    RF: Future<Output = Result<String, Read>>,
+    S: FnOnce() -> SF,
+    SF: Future<Output = Result<(), StopError>>,
+{
+    let status = match reread().await {
+        Ok(status) => status,
+        Err(Read::Gone) => return Err(FixError::Refused(format!("{noun} no longer exists"))),
+        Err(Read::Failed(e)) if e.retryable => return Err(FixError::Retry(e)),
+        Err(Read::Failed(e)) => {
+            return Err(FixError::Refused(format!(
+                "{noun} could not be re-read: {e}"
+            )))
+        }
+    };
+    if phase(&status) != Phase::Running {
+        return Err(FixError::Refused(format!(
+            "{noun} is {status} now, no longer running: it cannot be stopped"
+        )));
+    }
+    match stop().await {
+        Ok(()) => {}
+        Err(StopError::NotRunning(e)) => {
+            return Err(FixError::Refused(format!(
+                "{noun} could not be stopped: {e}"
+            )))
+        }
+        Err(StopError::Other(e)) if e.retryable => return Err(FixError::Retry(e)),
+        Err(StopError::Other(e)) => {
+            return Err(FixError::Refused(format!(
+                "{noun} could not be stopped: {e}"
+            )))
+        }
+    }
+    match reread().await {
+        Ok(status) if status == "Stopping" || status == "Stopped" => Ok(status),
+        Ok(status) => Err(FixError::Failed {
+            error: format!("the Stop of {noun} was accepted, but it reads {status}"),
+        }),
+        Err(Read::Gone) => Err(FixError::Failed {
+            error: format!("the Stop of {noun} was accepted, but it no longer exists"),
+        }),
+        Err(Read::Failed(e)) => Err(FixError::Failed {
+            error: format!("the Stop of {noun} was accepted, but the read-back failed: {e}"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +291,68 @@ mod tests {
             key_subject(&json!({"k": 7}), "/k", call),
             Subject::Unreadable(_)
         ));
+    }
+
+    /// Runs `stop_job` with statuses read in turn and a Stop that answers `stopped`;
+    /// returns the result and whether the Stop was sent.
+    async fn stopping(
+        statuses: &[&str],
+        stopped: Result<(), StopError>,
+    ) -> (Result<String, FixError>, bool) {
+        let reads =
+            std::sync::Mutex::new(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let sent = std::sync::atomic::AtomicBool::new(false);
+        let reread = || async {
+            let mut reads = reads.lock().unwrap();
+            Ok(if reads.len() > 1 {
+                reads.remove(0)
+            } else {
+                reads[0].clone()
+            })
+        };
+        let stop = || async {
+            sent.store(true, std::sync::atomic::Ordering::SeqCst);
+            stopped
+        };
+        let result = stop_job("job \"j\"", reread, stop).await;
+        (result, sent.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_stop_is_proven_by_reading_the_job_back() {
+        let (result, sent) = stopping(&["InProgress", "Stopping"], Ok(())).await;
+        assert_eq!(result, Ok("Stopping".to_owned()));
+        assert!(sent);
+        // Accepted, yet the job still runs: not proven.
+        let (result, _) = stopping(&["InProgress", "InProgress"], Ok(())).await;
+        assert!(matches!(result, Err(FixError::Failed { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_job_no_longer_running_is_not_stopped() {
+        let (result, sent) = stopping(&["Completed"], Ok(())).await;
+        assert!(!sent, "no Stop for an ended job");
+        assert!(
+            matches!(&result, Err(FixError::Refused(why)) if why.contains("Completed now")),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_stop_is_final_and_a_failing_one_is_retried() {
+        let refused = StopError::NotRunning(AwsError::new(
+            "bedrock:StopEvaluationJob",
+            "ValidationException: ended",
+            false,
+        ));
+        let (result, _) = stopping(&["InProgress"], Err(refused)).await;
+        assert!(matches!(result, Err(FixError::Refused(_))), "{result:?}");
+        let busy = StopError::Other(AwsError::new(
+            "bedrock:StopEvaluationJob",
+            "InternalServerException",
+            true,
+        ));
+        let (result, _) = stopping(&["InProgress"], Err(busy)).await;
+        assert!(matches!(result, Err(FixError::Retry(_))), "{result:?}");
     }
 }

@@ -27,4 +27,6 @@ pub use aws::AwsError;
 pub use clients::{Context, Scope};
 pub use finding::Finding;
 pub use intake::Named;
-pub use reactor::{EventSpec, Fix, FixError, Found, Names, Observed, Protection, Reactor, Subject};
+pub use reactor::{
+    EventSpec, Fix, FixEffect, FixError, Found, Names, Observed, Protection, Reactor, Subject,
+};

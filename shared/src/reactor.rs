@@ -100,6 +100,19 @@ pub enum FixError {
     Failed { error: String },
 }
 
+/// What a proven fix does to its part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixEffect {
+    /// Puts the fix's key on the part (a guardrail, a log group, a bucket).
+    Keys,
+    /// Stops what was making the part (a running job) before the part exists: nothing is
+    /// left that holds data, and nothing carries the key; what replaces it is for a person.
+    Stops,
+    /// Stops what was writing the part, but what it already wrote stays as it is: the part
+    /// is still a problem, for a person.
+    Contains,
+}
+
 /// One part to fix, and the key to put on it.
 #[derive(Debug, Clone, Copy)]
 pub struct Fix<'a> {
@@ -120,6 +133,8 @@ pub trait Reactor: Send + Sync {
     const NOUN: &'static str;
     /// The events this reactor reacts to.
     const EVENTS: &'static [IntakeEventSpec];
+    /// What a proven fix does to its part. Default: puts the key on it.
+    const FIX_EFFECT: FixEffect = FixEffect::Keys;
 
     /// Where the resource lives. Default: the account and Region of the call, in the
     /// partition the function runs in.
@@ -160,6 +175,17 @@ pub trait Reactor: Send + Sync {
 
     /// What a person does for the named parts, as short numbered steps (console, CLI).
     fn manual_steps(&self, observed: &Observed<Self::State>, parts: &[&Protection]) -> Vec<String>;
+
+    /// What a person still does for parts a fix stopped rather than keyed
+    /// ([`FixEffect::Stops`], [`FixEffect::Contains`]): `observed` is what was judged before
+    /// the fix. Default: nothing.
+    fn steps_after_fix(
+        &self,
+        _observed: &Observed<Self::State>,
+        _parts: &[&Protection],
+    ) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Before a fix: whether the service that uses the part can use `key` at all (a key
     /// policy that does not let CloudWatch Logs or Bedrock use the key would break delivery).

@@ -17,9 +17,14 @@ use bedrock_cmk_guard::clients::{Context, Env, Home};
 use bedrock_cmk_guard::finding::Finding;
 use bedrock_cmk_guard::pipeline::{handle, HandlerError, Options};
 use bedrock_cmk_guard::Reactor;
+use data_jobs::DataJobs;
 use guardrails::Guardrails;
 use invocation_logging::InvocationLogging;
+use model_jobs::ModelJobs;
 use serde_json::Value;
+
+pub mod jobs;
+pub use jobs::{job_event, JobKind};
 
 pub const REGION: &str = "us-east-1";
 
@@ -70,7 +75,7 @@ pub fn request(method: &str, path: &str, headers: &[(&str, String)], body: &str)
 }
 
 /// A fresh 12-digit account id, unique per test and per run.
-fn unique_account(name: &str) -> String {
+pub(crate) fn unique_account(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = DefaultHasher::new();
     (
@@ -687,6 +692,10 @@ pub const SETTINGS: &str = "/cmk-guard/settings";
 pub type World = Guarded<Guardrails>;
 /// The invocation-logging function's world.
 pub type LoggingWorld = Guarded<InvocationLogging>;
+/// The model-jobs function's world.
+pub type ModelJobsWorld = Guarded<ModelJobs>;
+/// The data-jobs function's world.
+pub type DataJobsWorld = Guarded<DataJobs>;
 
 impl<R: Reactor + Default> Guarded<R> {
     pub async fn new(test: &str, settings: Option<Value>) -> Self {

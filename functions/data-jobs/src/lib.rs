@@ -7,12 +7,14 @@
 
 use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
-use bedrock_cmk_guard::jobs::{key_subject, located, phase, text, Phase, Read, ResourceArn};
+use bedrock_cmk_guard::jobs::{
+    key_subject, located, phase, stop_job, text, Phase, Read, ResourceArn, StopError,
+};
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::verdict::{KeyProblem, Location};
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
-    Subject,
+    AwsError, EventSpec, Fix, FixEffect, FixError, Found, Named, Names, Observed, Protection,
+    Reactor, Scope, Subject,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -41,9 +43,13 @@ pub struct Spec {
     pub resource_type: &'static str,
     pub noun: &'static str,
     pub call: &'static str,
+    /// The Stop call, as IAM names it.
+    pub stop: &'static str,
     pub key: &'static str,
     /// The part: "data", "output".
     pub part: &'static str,
+    /// What a running job does with the data: "copies".
+    pub verb: &'static str,
 }
 
 const EVALUATION: Spec = Spec {
@@ -51,8 +57,10 @@ const EVALUATION: Spec = Spec {
     resource_type: "AWS::Bedrock::EvaluationJob",
     noun: "evaluation job",
     call: "bedrock:GetEvaluationJob",
+    stop: "bedrock:StopEvaluationJob",
     key: "/customerEncryptionKeyId",
     part: "job data",
+    verb: "copies and writes",
 };
 
 const BATCH: Spec = Spec {
@@ -60,8 +68,10 @@ const BATCH: Spec = Spec {
     resource_type: "AWS::Bedrock::ModelInvocationJob",
     noun: "batch inference job",
     call: "bedrock:GetModelInvocationJob",
+    stop: "bedrock:StopModelInvocationJob",
     key: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
     part: "output data",
+    verb: "writes",
 };
 
 impl Kind {
@@ -72,6 +82,10 @@ impl Kind {
             Kind::Evaluation => &EVALUATION,
             Kind::Batch => &BATCH,
         }
+    }
+
+    fn verb(self) -> &'static str {
+        self.spec().verb
     }
 
     pub fn of(arn: &str) -> Option<Kind> {
@@ -98,6 +112,10 @@ impl JobState {
     pub fn status(&self) -> &str {
         text(&self.raw, "/status").unwrap_or("unknown")
     }
+
+    fn running(&self) -> bool {
+        phase(self.status()) == Phase::Running
+    }
 }
 
 impl Reactor for DataJobs {
@@ -106,6 +124,9 @@ impl Reactor for DataJobs {
     const CHECK: &'static str = "bedrock-data-job-cmk";
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::EvaluationJob";
     const NOUN: &'static str = "the job";
+    /// A running job is stopped, so it copies or writes no more; what it already holds stays
+    /// a problem for a person.
+    const FIX_EFFECT: FixEffect = FixEffect::Contains;
     const EVENTS: &'static [EventSpec] = &[
         EventSpec {
             event_source: "bedrock.amazonaws.com",
@@ -160,12 +181,18 @@ impl Reactor for DataJobs {
         }))
     }
 
-    fn describe_fix(&self, observed: &Observed<Self::State>, _fixes: &[Fix<'_>]) -> String {
-        format!(
-            "Nothing: {} {} cannot be fixed automatically.",
-            observed.state.kind.spec().noun,
-            observed.state.name()
-        )
+    fn describe_fix(&self, observed: &Observed<Self::State>, fixes: &[Fix<'_>]) -> String {
+        let state = &observed.state;
+        let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+        match fixes.first() {
+            Some(fix) if state.running() => format!(
+                "Would stop {noun} (status {}) so that it {} no more under a key it does not choose. What it already holds stays as it is, and running it again with {} is left to a person (the steps say how).",
+                state.status(),
+                state.kind.verb(),
+                fix.key.arn
+            ),
+            _ => format!("Nothing: {noun} cannot be fixed automatically."),
+        }
     }
 
     fn manual_steps(
@@ -173,25 +200,74 @@ impl Reactor for DataJobs {
         observed: &Observed<Self::State>,
         _parts: &[&Protection],
     ) -> Vec<String> {
-        manual(&observed.state)
+        let state = &observed.state;
+        manual(state, state.running())
     }
 
+    fn steps_after_fix(
+        &self,
+        observed: &Observed<Self::State>,
+        _parts: &[&Protection],
+    ) -> Vec<String> {
+        manual(&observed.state, false)
+    }
+
+    /// Stops a running job (re-read first, read back after).
     async fn remediate(
         &self,
-        _scope: &Scope,
-        _observed: &Observed<Self::State>,
+        scope: &Scope,
+        observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         _deadline: Instant,
     ) -> Vec<Result<String, FixError>> {
-        fixes
-            .iter()
-            .map(|_| {
-                Err(FixError::Refused(
-                    "a job's key is set when it is created: a person runs it again".to_owned(),
-                ))
-            })
-            .collect()
+        let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
+        let mut results = Vec::with_capacity(fixes.len());
+        for fix in fixes {
+            results.push(stop(&bedrock, &observed.state, fix).await);
+        }
+        results
     }
+}
+
+/// Stops the job, proven, and says what that leaves.
+async fn stop(
+    bedrock: &aws_sdk_bedrock::Client,
+    state: &JobState,
+    fix: &Fix<'_>,
+) -> Result<String, FixError> {
+    if !state.running() {
+        return Err(FixError::Refused(no_fix(state).to_owned()));
+    }
+    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    let reread = || async {
+        let raw = read(bedrock, state.kind, &state.arn).await?;
+        Ok(text(&raw, "/status").unwrap_or("unknown").to_owned())
+    };
+    let call = state.kind.spec().stop;
+    let stop = || async {
+        match state.kind {
+            Kind::Evaluation => bedrock
+                .stop_evaluation_job()
+                .job_identifier(&state.arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| StopError::of(call, &e)),
+            Kind::Batch => bedrock
+                .stop_model_invocation_job()
+                .job_identifier(&state.arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| StopError::of(call, &e)),
+        }
+    };
+    let now = stop_job(&noun, reread, stop).await?;
+    Ok(format!(
+        "Stopped {noun} (it reads {now}): it {} no more under a key it does not choose. What it already holds stays as it is: running it again with {} and removing the old data are for a person (the steps say how).",
+        state.kind.verb(),
+        fix.key.arn
+    ))
 }
 
 /// The one part: the data the job holds or writes.
@@ -216,27 +292,28 @@ fn part(state: &JobState) -> Protection {
         kind: "bedrock",
         resource: None,
         subject,
-        no_fix: Some(no_fix(state).to_owned()),
+        no_fix: (!state.running()).then(|| no_fix(state).to_owned()),
     }
 }
 
 /// Why no automatic fix can change the part.
 fn no_fix(state: &JobState) -> &'static str {
     match phase(state.status()) {
-        Phase::Running => {
-            "stopping and re-submitting a running job is not automated in this version: a person stops it and runs it again with a customer-managed key"
+        Phase::Running => "the job still runs: stopping it is the automatic fix",
+        Phase::Stopping => {
+            "the job is being stopped already: a person runs it again with a customer-managed key and removes what it wrote"
         }
-        _ => "the job has ended, and a job's key cannot be changed: a person runs it again with a customer-managed key",
+        Phase::Ended(_) => "the job has ended, and a job's key cannot be changed: a person runs it again with a customer-managed key",
     }
 }
 
 /// What a person does: stop the job while it runs, run it again with a key, and take care of
 /// what it already wrote.
-fn manual(state: &JobState) -> Vec<String> {
+/// `running` says whether the job still runs (after the guard stopped it, it does not).
+fn manual(state: &JobState, running: bool) -> Vec<String> {
     let region = ResourceArn::parse(&state.arn)
         .map(|a| a.region)
         .unwrap_or("<region>");
-    let running = phase(state.status()) == Phase::Running;
     let arn = &state.arn;
     let mut steps = Vec::new();
     match state.kind {
@@ -338,6 +415,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(manual(&state)[0].starts_with("Stop the job"));
+        assert!(manual(&state, true)[0].starts_with("Stop the job"));
+        let after_stop = manual(&state, false);
+        assert!(!after_stop.iter().any(|s| s.starts_with("Stop the job")));
+        assert!(
+            after_stop
+                .iter()
+                .any(|s| s.starts_with("Re-encrypt or delete the output")),
+            "what a stopped batch job wrote stays for a person: {after_stop:?}"
+        );
     }
 }

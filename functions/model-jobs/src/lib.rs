@@ -12,12 +12,14 @@ mod steps;
 use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
 pub use bedrock_cmk_guard::jobs::located;
-use bedrock_cmk_guard::jobs::{key_subject, phase, text, Phase, Read, ResourceArn};
+use bedrock_cmk_guard::jobs::{
+    key_subject, phase, stop_job, text, Phase, Read, ResourceArn, StopError,
+};
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
-    Subject,
+    AwsError, EventSpec, Fix, FixEffect, FixError, Found, Named, Names, Observed, Protection,
+    Reactor, Scope, Subject,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -180,6 +182,14 @@ impl JobState {
     pub fn status(&self) -> &str {
         text(&self.raw, self.kind.spec().status).unwrap_or("unknown")
     }
+
+    /// A customization job that still runs and has made no model: the one thing here a
+    /// fix (a Stop) can change.
+    fn stoppable(&self) -> bool {
+        self.kind == Kind::Customization
+            && self.model.is_none()
+            && phase(self.status()) == Phase::Running
+    }
 }
 
 impl Reactor for ModelJobs {
@@ -189,6 +199,9 @@ impl Reactor for ModelJobs {
     /// What every kind here makes; a finding about a job names the job's own type.
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::CustomModel";
     const NOUN: &'static str = "the model job";
+    /// A running customization job is stopped before it makes its model; nothing else here
+    /// can be changed.
+    const FIX_EFFECT: FixEffect = FixEffect::Stops;
     const EVENTS: &'static [EventSpec] = &[
         EventSpec {
             event_source: "bedrock.amazonaws.com",
@@ -271,13 +284,23 @@ impl Reactor for ModelJobs {
         }))
     }
 
-    fn describe_fix(&self, observed: &Observed<Self::State>, _fixes: &[Fix<'_>]) -> String {
-        // Every part says why it cannot be fixed automatically (no_fix): nothing to describe.
-        format!(
-            "Nothing: {} {} cannot be fixed automatically.",
-            observed.state.kind.spec().noun,
-            observed.state.name()
-        )
+    fn describe_fix(&self, observed: &Observed<Self::State>, fixes: &[Fix<'_>]) -> String {
+        let state = &observed.state;
+        let spec = state.kind.spec();
+        match fixes.first() {
+            Some(fix) if state.stoppable() => format!(
+                "Would stop {} \"{}\" (status {}) before it makes a model on a key AWS owns. Running it again with {} is left to a person (the steps say how).",
+                spec.noun,
+                state.name(),
+                state.status(),
+                fix.key.arn
+            ),
+            _ => format!(
+                "Nothing: {} \"{}\" cannot be fixed automatically.",
+                spec.noun,
+                state.name()
+            ),
+        }
     }
 
     fn manual_steps(
@@ -285,25 +308,66 @@ impl Reactor for ModelJobs {
         observed: &Observed<Self::State>,
         _parts: &[&Protection],
     ) -> Vec<String> {
-        steps::manual(&observed.state)
+        let state = &observed.state;
+        steps::manual(state, phase(state.status()) == Phase::Running)
     }
 
+    fn steps_after_fix(
+        &self,
+        observed: &Observed<Self::State>,
+        _parts: &[&Protection],
+    ) -> Vec<String> {
+        steps::manual(&observed.state, false)
+    }
+
+    /// Stops a running customization job (re-read first, read back after); nothing else
+    /// here can be changed.
     async fn remediate(
         &self,
-        _scope: &Scope,
-        _observed: &Observed<Self::State>,
+        scope: &Scope,
+        observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         _deadline: Instant,
     ) -> Vec<Result<String, FixError>> {
-        fixes
-            .iter()
-            .map(|_| {
-                Err(FixError::Refused(
-                    "a model's key is set when it is made: a person re-creates it".to_owned(),
-                ))
-            })
-            .collect()
+        let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
+        let mut results = Vec::with_capacity(fixes.len());
+        for fix in fixes {
+            results.push(stop_customization(&bedrock, &observed.state, fix).await);
+        }
+        results
     }
+}
+
+/// Stops the customization job, proven, and says what that leaves.
+async fn stop_customization(
+    bedrock: &aws_sdk_bedrock::Client,
+    state: &JobState,
+    fix: &Fix<'_>,
+) -> Result<String, FixError> {
+    if !state.stoppable() {
+        return Err(FixError::Refused(no_fix(state.kind).to_owned()));
+    }
+    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    let reread = || async {
+        let raw = read(bedrock, state.kind, &state.arn).await?;
+        Ok(text(&raw, state.kind.spec().status)
+            .unwrap_or("unknown")
+            .to_owned())
+    };
+    let stop = || async {
+        bedrock
+            .stop_model_customization_job()
+            .job_identifier(&state.arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| StopError::of("bedrock:StopModelCustomizationJob", &e))
+    };
+    let now = stop_job(&noun, reread, stop).await?;
+    Ok(format!(
+        "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns. Running it again with {} is for a person (the steps say how).",
+        fix.key.arn
+    ))
 }
 
 /// The model a job made, if its answer names one.
@@ -350,6 +414,11 @@ fn part(state: &JobState, model_error: Option<&AwsError>) -> Result<Protection, 
         (Kind::CustomModel, Phase::Ended(s)) if s == "Failed" => Err(format!(
             "custom model \"{name}\" failed to be created: no model holds data"
         )),
+        // Being stopped (by the guard or a person): it will make no model.
+        (Kind::Customization, Phase::Stopping) => Err(format!(
+            "{} \"{name}\" is being stopped: it makes no model, so nothing it made holds data",
+            spec.noun
+        )),
         (Kind::Customization | Kind::Import | Kind::Copy, Phase::Ended(s)) => Err(format!(
             "{} \"{name}\" ended {s}, and no model it made exists (none was made, or it was deleted): nothing it made holds data",
             spec.noun
@@ -360,7 +429,7 @@ fn part(state: &JobState, model_error: Option<&AwsError>) -> Result<Protection, 
             kind: "bedrock",
             resource: None,
             subject: key_subject(&state.raw, spec.key, spec.call),
-            no_fix: Some(no_fix(kind).to_owned()),
+            no_fix: (!state.stoppable()).then(|| no_fix(kind).to_owned()),
         }),
     }
 }
@@ -369,7 +438,7 @@ fn part(state: &JobState, model_error: Option<&AwsError>) -> Result<Protection, 
 fn no_fix(kind: Kind) -> &'static str {
     match kind {
         Kind::Customization => {
-            "stopping and re-submitting a running job is not automated in this version: a person stops it and starts it again with a customer-managed key"
+            "the job is no longer running, so it cannot be stopped: a person runs it again with a customer-managed key"
         }
         Kind::CustomModel => {
             "a custom model's key is set when it is created and cannot be changed: create it again with a customer-managed key and delete this one"

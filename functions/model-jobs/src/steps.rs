@@ -1,16 +1,16 @@
 //! What a person does when a model is being made, or was made, without an allowed CMK: a
 //! model's key cannot be changed, so it is made again with one, and the old one goes.
 
-use bedrock_cmk_guard::jobs::{phase, text, Phase};
+use bedrock_cmk_guard::jobs::text;
 
 use crate::{JobState, Kind};
 
-/// The steps for this job or model, as it is now.
-pub fn manual(state: &JobState) -> Vec<String> {
+/// The steps for this job or model: `running` says whether the job still runs (after the
+/// guard stopped it, it does not).
+pub fn manual(state: &JobState, running: bool) -> Vec<String> {
     let region = region(&state.arn);
     let name = state.name();
     let raw = &state.raw;
-    let running = phase(state.status()) == Phase::Running;
     let model_arn = state
         .model
         .as_ref()

@@ -10,7 +10,7 @@ use crate::decide::{Judged, Plan};
 use crate::finding::{Action, ActionKind, KeySummary, Status};
 use crate::keys::KeyInfo;
 use crate::ledger::LockError;
-use crate::reactor::{Fix, FixError, Observed, Protection, Reactor};
+use crate::reactor::{Fix, FixEffect, FixError, Observed, Protection, Reactor};
 use crate::verdict::Verdict;
 
 /// What acting did: the finding's action, and for each judged protection what happened to it.
@@ -18,7 +18,7 @@ pub(super) struct Acted {
     pub action: Action,
     /// One per judged protection, in order.
     pub parts: Vec<Part>,
-    /// The names of the parts a proven fix changed.
+    /// The names of the parts a proven fix left without a problem.
     pub fixed: Vec<String>,
     /// This run holds the resource's lock (to release when recording the outcome).
     pub locked: bool,
@@ -74,6 +74,20 @@ fn steps<R: Reactor>(reactor: &R, observed: &Observed<R::State>, indexes: &[usiz
     }
 }
 
+/// What a person still does after a fix that stops rather than keys (none for a fix that
+/// puts the key in place).
+fn steps_after_fix<R: Reactor>(
+    reactor: &R,
+    observed: &Observed<R::State>,
+    indexes: &[usize],
+) -> Vec<String> {
+    if R::FIX_EFFECT == FixEffect::Keys || indexes.is_empty() {
+        return Vec::new();
+    }
+    let parts: Vec<&Protection> = indexes.iter().map(|&i| &observed.protections[i]).collect();
+    reactor.steps_after_fix(observed, &parts)
+}
+
 fn acted(action: Action, parts: Vec<Part>) -> Acted {
     Acted {
         action,
@@ -115,6 +129,11 @@ pub(super) async fn act<R: Reactor>(
             let mut action = Action::new(ActionKind::WouldRemediate, Some(detail));
             action.steps = steps(reactor, observed, &rest);
             let changed: Vec<usize> = fixes.iter().map(|f| f.part).collect();
+            // A fix that stops rather than keys leaves a person steps to take; nothing was
+            // stopped, so the dry run gives them as they are now (stopping included).
+            if R::FIX_EFFECT != FixEffect::Keys {
+                action.steps = steps(reactor, observed, &failing_parts);
+            }
             Ok(acted(
                 action,
                 parts(judged, &changed, ActionKind::WouldRemediate),
@@ -206,7 +225,8 @@ async fn fix<R: Reactor>(
 }
 
 /// Each part's result as the finding tells it: proven fixes `remediated` (with the key the
-/// read-back proved), failed fixes `failed`, the rest `alerted` with the reason.
+/// read-back proved, when the fix puts one in place), failed fixes `failed`, the rest
+/// `alerted` with the reason.
 fn outcome<R: Reactor>(
     reactor: &R,
     facts: &Facts,
@@ -219,6 +239,8 @@ fn outcome<R: Reactor>(
     let judged = &facts.judged;
     let mut parts = parts(judged, &[], ActionKind::Alerted);
     let mut fixed = Vec::new();
+    // Parts a fix stopped rather than keyed: a person still has steps to take for them.
+    let mut stopped = Vec::new();
     // What was done; what a person must do (and why); what failed; what changed meanwhile.
     let (mut done, mut open, mut errors, mut changed) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -226,11 +248,16 @@ fn outcome<R: Reactor>(
         let name = &judged[fix.part].name;
         match result {
             Ok(detail) => {
+                let keyed = R::FIX_EFFECT == FixEffect::Keys;
                 parts[fix.part] = Part {
                     action: ActionKind::Remediated,
-                    key_after: Some(KeySummary::from_info(&fix.key.arn, fix.key)),
+                    key_after: keyed.then(|| KeySummary::from_info(&fix.key.arn, fix.key)),
                 };
-                fixed.push(name.clone());
+                // A part whose writer was stopped still holds what it wrote: still a problem.
+                if R::FIX_EFFECT != FixEffect::Contains {
+                    fixed.push(name.clone());
+                }
+                stopped.push(fix.part);
                 done.push(detail);
             }
             Err(FixError::Failed { error }) => {
@@ -288,6 +315,9 @@ fn outcome<R: Reactor>(
         .filter(|&i| matches!(parts[i].action, ActionKind::Alerted | ActionKind::Failed))
         .collect();
     action.steps = steps(reactor, observed, &needs);
+    action
+        .steps
+        .extend(steps_after_fix(reactor, observed, &stopped));
     Acted {
         action,
         parts,

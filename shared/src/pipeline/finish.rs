@@ -75,7 +75,12 @@ pub(super) async fn judged<R: Reactor>(
     };
     let told = apply(publication, &mut finding);
     let update = resource_update(run, facts, &finding, &acted, &state, told);
-    let changed = !acted.fixed.is_empty() || finding.action.kind == ActionKind::Failed;
+    // A fix that stopped a job changed it even when the problem stays (what it wrote).
+    let changed = acted
+        .parts
+        .iter()
+        .any(|p| matches!(p.action, ActionKind::Remediated | ActionKind::Failed))
+        || finding.action.kind == ActionKind::Failed;
     let arn = observed.resource.arn.clone();
     tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
 }
@@ -341,6 +346,21 @@ fn note_interrupted_fix(finding: &mut Finding, planned: &str) {
     }
 }
 
+/// An earlier run of this event died after it began a fix, and what is left is not judged
+/// (gone, no longer this check's concern, unreadable): the finding says so, in words a
+/// person can check, and never claims the fix.
+fn note_interrupted_unjudged(finding: &mut Finding, planned: &str) {
+    let detail = format!(
+        "{INTERRUPTED} (putting {planned} in place); read back now: {}. Check what it did.",
+        finding.reason
+    );
+    let kind = match finding.action.kind {
+        ActionKind::None => ActionKind::Alerted,
+        other => other,
+    };
+    finding.action = Action::new(kind, Some(detail));
+}
+
 /// Why a resource was not judged.
 pub(super) enum Unjudged {
     /// It no longer exists.
@@ -352,12 +372,15 @@ pub(super) enum Unjudged {
 }
 
 /// The finding of a run whose resource could not be judged: gone (IGNORED), or unreadable
-/// (ERROR, or a retry when the failure may pass).
+/// (ERROR, or a retry when the failure may pass). When an earlier run of this event died
+/// while fixing (`interrupted_fix` names the keys it was putting in place), the finding says
+/// what is left and is told, whatever else is decided.
 pub(super) async fn unjudged<R: Reactor>(
     run: &Run<'_>,
     trigger: &Trigger,
     facts: &Facts,
     why: Unjudged,
+    interrupted_fix: Option<String>,
 ) -> Result<Finding, HandlerError> {
     let mut finding = match &why {
         Unjudged::Unrelated(reason) => Finding {
@@ -412,15 +435,23 @@ pub(super) async fn unjudged<R: Reactor>(
         fingerprint: json!({"status": finding.status.as_str(), "reason": finding.reason})
             .to_string(),
     };
-    let publication = decide::publication(
-        finding.action.kind,
-        finding.status,
-        &state.fingerprint,
-        facts.mode,
-        facts.record.as_ref().filter(|_| run.entry.is_some()),
-        facts.account_settings.repeat_alert_hours,
-        now_secs(),
-    );
+    // What an interrupted fix left must reach somebody: kept for the retry if the publish fails.
+    let changed = interrupted_fix.is_some();
+    let publication = match interrupted_fix {
+        Some(planned) => {
+            note_interrupted_unjudged(&mut finding, &planned);
+            Publication::Tell
+        }
+        None => decide::publication(
+            finding.action.kind,
+            finding.status,
+            &state.fingerprint,
+            facts.mode,
+            facts.record.as_ref().filter(|_| run.entry.is_some()),
+            facts.account_settings.repeat_alert_hours,
+            now_secs(),
+        ),
+    };
     // "Resolved" is for a judged resource; a gone one is simply not told.
     let told = !matches!(publication, Publication::Resolved(_)) && apply(publication, &mut finding);
     let update = ResourceUpdate {
@@ -433,7 +464,7 @@ pub(super) async fn unjudged<R: Reactor>(
         ..ResourceUpdate::default()
     };
     let arn = finding.resource.arn.clone();
-    tell_and_record(run, arn.as_deref(), finding, told, false, update, &state).await
+    tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
 }
 
 /// What the event named, for a reason that has nothing more to go on.

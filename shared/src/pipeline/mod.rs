@@ -161,17 +161,21 @@ pub async fn handle<R: Reactor>(
     let observed = match gathered {
         Ok(Found::Resource(observed)) => observed,
         Ok(Found::Gone) => {
-            return finish::unjudged::<R>(&run, &trigger, &facts, Unjudged::Gone).await
+            let why = Unjudged::Gone;
+            return finish::unjudged::<R>(&run, &trigger, &facts, why, interrupted_fix).await;
         }
         Ok(Found::Unrelated(why)) => {
-            // Not this check's concern: no claim was taken, nothing is told or recorded.
-            run.entry = None;
+            // Not this check's concern: nothing is told or recorded, unless an earlier run
+            // of this event began a fix (a stopped job is no longer judged): that is told.
+            if interrupted_fix.is_none() {
+                run.entry = None;
+            }
             let why = Unjudged::Unrelated(why);
-            return finish::unjudged::<R>(&run, &trigger, &facts, why).await;
+            return finish::unjudged::<R>(&run, &trigger, &facts, why, interrupted_fix).await;
         }
         Err(error) => {
             let why = Unjudged::Unreadable(error);
-            return finish::unjudged::<R>(&run, &trigger, &facts, why).await;
+            return finish::unjudged::<R>(&run, &trigger, &facts, why, interrupted_fix).await;
         }
     };
     let plan = match already {

@@ -1,0 +1,521 @@
+//! The model-jobs and data-jobs reactors against the emulator: every event in every mode,
+//! with the SNS message and the job read back; jobs on a CMK; a job that already made its
+//! model; a job that ended with nothing; a job that cannot be read. Each world has an account
+//! of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bedrock_cmk_guard::finding::{ActionKind, Finding, KeyProblem, Severity, Status};
+use bedrock_cmk_guard::pipeline::{handle, HandlerError, Options};
+use bedrock_cmk_guard::Reactor;
+use cmk_guard_tests::{
+    job_event, DataJobsWorld, Guarded, JobKind, ModelJobsWorld, REGION, SETTINGS,
+};
+use serde_json::json;
+use tokio::time::Instant;
+
+const MODES: [&str; 4] = ["off", "alert", "dry-run", "remediate"];
+
+/// What one event about one job did: the finding, what reached the subscriber, and the
+/// job's status after.
+struct Outcome {
+    finding: Finding,
+    messages: Vec<Finding>,
+    after: String,
+}
+
+async fn handled<R: Reactor + Default>(
+    w: &Guarded<R>,
+    kind: JobKind,
+    key: Option<&str>,
+) -> Outcome {
+    let arn = w.account.job(kind, key).await;
+    let finding = w.run(&job_event(kind, &w.account.id, &arn)).await;
+    let messages = w.messages().await;
+    let after = w.account.job_status(kind, &arn).await;
+    assert_eq!(finding.resource.arn.as_deref(), Some(arn.as_str()));
+    Outcome {
+        finding,
+        messages,
+        after,
+    }
+}
+
+/// A world with a ledger in `mode`, whose settings name a CMK of its own as the remediation
+/// key (the key a stopped job is to be run again with).
+async fn in_mode<R: Reactor + Default>(test: &str, mode: &str) -> Guarded<R> {
+    let w = Guarded::<R>::with_ledger(test, None).await;
+    let key = w.account.cmk(None).await;
+    let settings = json!({"defaults": {"mode": mode, "remediationKeys": {REGION: key}}});
+    w.account
+        .put_settings(SETTINGS, &settings.to_string())
+        .await;
+    w
+}
+
+/// Still being made: a job that runs, or a custom model being created.
+fn running(status: &str) -> bool {
+    matches!(status, "InProgress" | "Submitted" | "Creating")
+}
+
+/// Whether the guard stops this kind while it runs: customization, evaluation and batch jobs
+/// have a Stop; import and copy jobs do not, and a custom model is made, not run.
+fn stoppable(kind: JobKind) -> bool {
+    matches!(
+        kind,
+        JobKind::Customization | JobKind::Evaluation | JobKind::Batch
+    )
+}
+
+/// One kind, made without a key, announced in each mode: NON_COMPLIANT every time; told in
+/// every mode but `off`; stopped in `remediate` (and said so, never as keyed) when it can
+/// be, and left as it was otherwise.
+async fn without_a_key_in_every_mode(kind: JobKind) {
+    for mode in MODES {
+        let at = format!("{kind:?} in {mode}");
+        let test = format!("nokey-{kind:?}-{mode}");
+        let o = if kind.is_model_job() {
+            handled(
+                &in_mode::<model_jobs::ModelJobs>(&test, mode).await,
+                kind,
+                None,
+            )
+            .await
+        } else {
+            handled(
+                &in_mode::<data_jobs::DataJobs>(&test, mode).await,
+                kind,
+                None,
+            )
+            .await
+        };
+        let f = &o.finding;
+        assert_eq!(f.status, Status::NonCompliant, "{at}: {}", f.reason);
+        assert_eq!(f.severity, Severity::Medium, "{at}");
+        let [part] = f.protections.as_slice() else {
+            panic!("{at}: one part: {:?}", f.protections)
+        };
+        assert_eq!(part.problem, Some(KeyProblem::AwsOwned), "{at}");
+        assert_eq!(
+            part.fixable,
+            stoppable(kind),
+            "{at}: only a running job can be stopped"
+        );
+        assert_eq!(part.key_after, None, "{at}: a stop puts no key anywhere");
+        let expected_reason = if kind == JobKind::Batch {
+            "bucket's default encryption"
+        } else {
+            "names no KMS key"
+        };
+        assert!(f.reason.contains(expected_reason), "{at}: {}", f.reason);
+        let detail = f.action.detail.clone().unwrap_or_default();
+        let stops = stoppable(kind) && mode == "remediate";
+        if stops {
+            assert_eq!(o.after, "Stopping", "{at}: the job is stopped");
+        } else {
+            assert!(
+                running(&o.after),
+                "{at}: the job is left running: {}",
+                o.after
+            );
+        }
+        if mode == "off" {
+            assert_eq!(f.action.kind, ActionKind::None, "{at}");
+            assert!(o.messages.is_empty(), "{at}: off publishes nothing");
+            continue;
+        }
+        let expected_action = match (stoppable(kind), mode) {
+            (true, "remediate") => ActionKind::Remediated,
+            (true, "dry-run") => ActionKind::WouldRemediate,
+            _ => ActionKind::Alerted,
+        };
+        assert_eq!(f.action.kind, expected_action, "{at}: {detail}");
+        match expected_action {
+            ActionKind::Remediated => assert!(detail.starts_with("Stopped "), "{at}: {detail}"),
+            ActionKind::WouldRemediate => {
+                assert!(detail.starts_with("Would stop "), "{at}: {detail}")
+            }
+            _ => assert!(
+                !detail.starts_with("Stopped") && !detail.starts_with("Would stop"),
+                "{at}: nothing stopped: {detail}"
+            ),
+        }
+        assert!(
+            !f.action.steps.is_empty(),
+            "{at}: the steps to run it again"
+        );
+        // Once stopped, nobody is told to stop it; while it runs, they are (where they can).
+        let says_stop = f.action.steps.iter().any(|s| s.starts_with("Stop the job"));
+        assert_eq!(
+            says_stop,
+            stoppable(kind) && !stops,
+            "{at}: {:?}",
+            f.action.steps
+        );
+        let [told] = o.messages.as_slice() else {
+            panic!("{at}: one message, got {}", o.messages.len())
+        };
+        assert_eq!(told.status, Status::NonCompliant, "{at}");
+        assert_eq!(told.action.kind, expected_action, "{at}");
+        assert_eq!(told.action.steps, f.action.steps, "{at}");
+    }
+}
+
+#[tokio::test]
+async fn customization_job_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::Customization).await;
+}
+
+#[tokio::test]
+async fn custom_model_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::CustomModel).await;
+}
+
+#[tokio::test]
+async fn import_job_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::Import).await;
+}
+
+#[tokio::test]
+async fn copy_job_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::Copy).await;
+}
+
+#[tokio::test]
+async fn evaluation_job_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::Evaluation).await;
+}
+
+#[tokio::test]
+async fn batch_job_without_a_key_in_every_mode() {
+    without_a_key_in_every_mode(JobKind::Batch).await;
+}
+
+/// On an allowed CMK: COMPLIANT, and nothing told.
+#[tokio::test]
+async fn every_kind_on_a_cmk_is_compliant_and_quiet() {
+    let m = ModelJobsWorld::with_ledger(
+        "cmk-model-jobs",
+        Some(json!({"defaults": {"mode": "alert"}})),
+    )
+    .await;
+    let d = DataJobsWorld::new_in(
+        cmk_guard_tests::Account::new("cmk-data-jobs").await,
+        Some(json!({"defaults": {"mode": "alert"}})),
+    )
+    .await;
+    for kind in JobKind::ALL {
+        let o = if kind.is_model_job() {
+            let key = m.account.cmk(None).await;
+            handled(&m, kind, Some(&key)).await
+        } else {
+            let key = d.account.cmk(None).await;
+            handled(&d, kind, Some(&key)).await
+        };
+        assert_eq!(
+            o.finding.status,
+            Status::Compliant,
+            "{kind:?}: {}",
+            o.finding.reason
+        );
+        assert!(o.messages.is_empty(), "{kind:?}");
+    }
+}
+
+/// A job that already made its model is judged from the model, which the finding names, and
+/// the steps say to re-create and delete it.
+#[tokio::test]
+async fn a_job_that_made_its_model_is_judged_from_the_model() {
+    let w = in_mode::<model_jobs::ModelJobs>("made-model", "remediate").await;
+    w.account.emulate(json!({"jobCompletionSeconds": 0}));
+    let arn = w.account.job(JobKind::Customization, None).await;
+    let f = w
+        .run(&job_event(JobKind::Customization, &w.account.id, &arn))
+        .await;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    let part = &f.protections[0];
+    assert!(part.name.starts_with("model "), "{}", part.name);
+    assert!(
+        f.reason.contains("made by model customization job"),
+        "{}",
+        f.reason
+    );
+    assert!(
+        f.action
+            .steps
+            .iter()
+            .any(|s| s.contains("delete-custom-model")),
+        "{:?}",
+        f.action.steps
+    );
+    assert_eq!(f.action.kind, ActionKind::Alerted);
+}
+
+/// A job that ended without a model holds nothing: IGNORED, with the reason, and nothing told.
+#[tokio::test]
+async fn a_job_that_ended_with_nothing_is_ignored() {
+    let w = in_mode::<model_jobs::ModelJobs>("ended-empty", "alert").await;
+    w.account.emulate(json!({"jobStopSeconds": 0}));
+    let arn = w.account.job(JobKind::Customization, None).await;
+    w.account
+        .bedrock
+        .stop_model_customization_job()
+        .job_identifier(&arn)
+        .send()
+        .await
+        .unwrap();
+    let f = w
+        .run(&job_event(JobKind::Customization, &w.account.id, &arn))
+        .await;
+    assert_eq!(f.status, Status::Ignored, "{}", f.reason);
+    assert!(f.reason.contains("ended Stopped"), "{}", f.reason);
+    assert!(w.messages().await.is_empty());
+}
+
+/// A job the function may not read is an ERROR that names the call, never COMPLIANT.
+#[tokio::test]
+async fn a_job_that_cannot_be_read_is_an_error() {
+    let w = in_mode::<data_jobs::DataJobs>("unreadable-job", "alert").await;
+    let key = w.account.cmk(None).await;
+    let arn = w.account.job(JobKind::Evaluation, Some(&key)).await;
+    w.account.emulate(json!({"faults": [{"operation": "bedrock:GetEvaluationJob", "code": "AccessDeniedException", "status": 403}]}));
+    let f = w
+        .run(&job_event(JobKind::Evaluation, &w.account.id, &arn))
+        .await;
+    assert_eq!(f.status, Status::Error, "{}", f.reason);
+    assert!(
+        f.reason
+            .contains("bedrock:GetEvaluationJob failed: AccessDeniedException"),
+        "{}",
+        f.reason
+    );
+    assert_eq!(w.messages().await.len(), 1, "an error is told");
+}
+
+/// A remediation key changes nothing here: a model's key is set when it is made, so the
+/// finding says why a person re-creates it, and never claims a fix.
+#[tokio::test]
+async fn remediate_with_a_key_still_never_claims_a_fix() {
+    let (w, _key) = ModelJobsWorld::remediating("remediating-jobs").await;
+    let arn = w.account.job(JobKind::Import, None).await;
+    let f = w
+        .run(&job_event(JobKind::Import, &w.account.id, &arn))
+        .await;
+    assert_eq!(f.action.kind, ActionKind::Alerted);
+    assert!(
+        f.action
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cannot be stopped"),
+        "{:?}",
+        f.action.detail
+    );
+}
+
+/// How many times the emulator served `operation` for this account.
+fn served(w: &Guarded<impl Reactor + Default>, operation: &str) -> usize {
+    w.account
+        .calls()
+        .iter()
+        .filter(|c| c.ends_with(operation))
+        .count()
+}
+
+/// A job that completed before the event is handled cannot be stopped: the guard alerts
+/// with the steps, never calls Stop, and never reports it fixed.
+#[tokio::test]
+async fn a_completed_job_is_not_stopped() {
+    let w = in_mode::<data_jobs::DataJobs>("completed-evaluation", "remediate").await;
+    w.account.emulate(json!({"jobCompletionSeconds": 0}));
+    let o = handled(&w, JobKind::Evaluation, None).await;
+    assert_eq!(o.after, "Completed");
+    let f = &o.finding;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert_eq!(f.action.kind, ActionKind::Alerted, "{:?}", f.action);
+    assert!(!f.protections[0].fixable);
+    assert_eq!(served(&w, ":StopEvaluationJob"), 0);
+    assert!(
+        f.action
+            .steps
+            .iter()
+            .any(|s| s.contains("batch-delete-evaluation-jobs")),
+        "{:?}",
+        f.action.steps
+    );
+    assert_eq!(o.messages.len(), 1);
+}
+
+/// Bedrock refuses the Stop (the job ended between the judgment and the Stop): nothing is
+/// claimed; the alert says why and what a person does.
+#[tokio::test]
+async fn a_stop_bedrock_refuses_is_alerted_never_claimed() {
+    let w = in_mode::<data_jobs::DataJobs>("stop-refused", "remediate").await;
+    w.account.emulate(json!({"faults": [{"operation": "bedrock:StopEvaluationJob", "code": "ValidationException", "status": 400}]}));
+    let o = handled(&w, JobKind::Evaluation, None).await;
+    let f = &o.finding;
+    assert_eq!(f.action.kind, ActionKind::Alerted, "{:?}", f.action);
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains(
+            "could not be stopped: bedrock:StopEvaluationJob failed: ValidationException"
+        ),
+        "{detail}"
+    );
+    assert!(running(&o.after), "{}", o.after);
+    let [told] = o.messages.as_slice() else {
+        panic!("one message, got {}", o.messages.len())
+    };
+    assert_eq!(told.action.kind, ActionKind::Alerted);
+    assert!(told
+        .action
+        .steps
+        .iter()
+        .any(|s| s.starts_with("Stop the job")));
+}
+
+/// A Stop that fails for now (a 5xx) sends the event back; the retry stops the job, and
+/// the stop is told once.
+#[tokio::test]
+async fn a_stop_that_fails_for_now_is_retried_and_told_once() {
+    let w = in_mode::<model_jobs::ModelJobs>("stop-retried", "remediate").await;
+    w.account.emulate(json!({"faults": [{"operation": "bedrock:StopModelCustomizationJob", "code": "InternalServerException", "status": 500, "count": 1}]}));
+    let arn = w.account.job(JobKind::Customization, None).await;
+    let event = job_event(JobKind::Customization, &w.account.id, &arn);
+    assert!(w.try_run(&event).await.is_err(), "the event goes back");
+    assert!(running(
+        &w.account.job_status(JobKind::Customization, &arn).await
+    ));
+    assert!(w.messages().await.is_empty(), "nothing told yet");
+    let f = w.run(&event).await;
+    assert_eq!(f.action.kind, ActionKind::Remediated, "{:?}", f.action);
+    assert_eq!(
+        w.account.job_status(JobKind::Customization, &arn).await,
+        "Stopping"
+    );
+    assert_eq!(w.messages().await.len(), 1);
+}
+
+/// The same event delivered again stops nothing twice and tells nothing twice.
+#[tokio::test]
+async fn a_redelivered_event_stops_once() {
+    let w = in_mode::<data_jobs::DataJobs>("redelivered-stop", "remediate").await;
+    let arn = w.account.job(JobKind::Batch, None).await;
+    let event = job_event(JobKind::Batch, &w.account.id, &arn);
+    let first = w.run(&event).await;
+    assert_eq!(
+        first.action.kind,
+        ActionKind::Remediated,
+        "{:?}",
+        first.action
+    );
+    let again = w.run(&event).await;
+    assert_ne!(
+        again.action.kind,
+        ActionKind::Remediated,
+        "{:?}",
+        again.action
+    );
+    assert_eq!(served(&w, ":StopModelInvocationJob"), 1);
+    assert_eq!(w.messages().await.len(), 1);
+}
+
+/// After the guard stopped a job, another event about it tells nothing new: a customization
+/// job being stopped makes no model (IGNORED); an evaluation job being stopped still holds
+/// what it copied, the problem already told.
+#[tokio::test]
+async fn after_a_stop_another_event_about_the_job_tells_nothing_new() {
+    let m = in_mode::<model_jobs::ModelJobs>("after-stop-model", "remediate").await;
+    let arn = m.account.job(JobKind::Customization, None).await;
+    let stopped = m
+        .run(&job_event(JobKind::Customization, &m.account.id, &arn))
+        .await;
+    assert_eq!(stopped.action.kind, ActionKind::Remediated);
+    let later = m
+        .run(&job_event(JobKind::Customization, &m.account.id, &arn))
+        .await;
+    assert_eq!(later.status, Status::Ignored, "{}", later.reason);
+    assert!(
+        later.reason.contains("is being stopped"),
+        "{}",
+        later.reason
+    );
+    assert_eq!(m.messages().await.len(), 1, "only the stop was told");
+
+    let d = in_mode::<data_jobs::DataJobs>("after-stop-data", "remediate").await;
+    let arn = d.account.job(JobKind::Evaluation, None).await;
+    let stopped = d
+        .run(&job_event(JobKind::Evaluation, &d.account.id, &arn))
+        .await;
+    assert_eq!(stopped.action.kind, ActionKind::Remediated);
+    let later = d
+        .run(&job_event(JobKind::Evaluation, &d.account.id, &arn))
+        .await;
+    assert_eq!(later.status, Status::NonCompliant, "{}", later.reason);
+    assert_eq!(later.action.kind, ActionKind::None, "{}", later.to_json());
+    assert_eq!(d.messages().await.len(), 1, "only the stop was told");
+}
+
+/// A run that dies right after it sent the Stop: a retry while the dead run's time could
+/// still be running is turned back; the one after finds the job being stopped (no longer
+/// judged) and tells what the dead run left, once, without stopping anything again.
+#[tokio::test]
+async fn a_run_that_dies_after_its_stop_is_reported_by_the_retry() {
+    let w = in_mode::<model_jobs::ModelJobs>("stop-crash", "remediate").await;
+    let a = &w.account;
+    let arn = a.job(JobKind::Customization, None).await;
+    // The Stop is answered late: the run dies while it waits, after the Stop was sent.
+    a.emulate(json!({"faults": [{"operation": "bedrock:StopModelCustomizationJob", "delaySeconds": 1.5, "count": 1}]}));
+    let e = job_event(JobKind::Customization, &a.id, &arn);
+    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left).
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let options = Options {
+        deadline: Some(deadline),
+        ..Options::default()
+    };
+    let ctx = a.context(w.env.clone());
+    let mut run = Box::pin(handle(&w.reactor, &ctx, &e, &options));
+    loop {
+        tokio::select! {
+            finished = &mut run => panic!("the run should still be waiting: {finished:?}"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                if served(&w, ":StopModelCustomizationJob") == 1 {
+                    break;
+                }
+            }
+        }
+    }
+    drop(run);
+    // The emulator carries out the Stop it was sent once the delay is over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.job_status(JobKind::Customization, &arn).await, "Stopping");
+
+    match w.try_run(&e).await {
+        Err(HandlerError::InProgress(_)) => {}
+        other => panic!("expected InProgress, got {other:?}"),
+    }
+    // The claim lapses 3 s after the deadline (the ledger counts whole seconds).
+    tokio::time::sleep_until(deadline + Duration::from_millis(4500)).await;
+    let f = w.run(&e).await;
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert!(detail.contains("interrupted while fixing"), "{detail}");
+    assert!(detail.contains("is being stopped"), "{detail}");
+    assert_eq!(
+        f.action.kind,
+        ActionKind::Alerted,
+        "never claimed: {:?}",
+        f.action
+    );
+    let messages = w.messages().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "what the dead run left is told exactly once"
+    );
+    assert_eq!(messages[0].action.detail.as_deref(), Some(detail.as_str()));
+    assert_eq!(served(&w, ":StopModelCustomizationJob"), 1);
+    // The event is done: one more delivery tells nothing.
+    w.run(&e).await;
+    assert!(w.messages().await.is_empty(), "told once only");
+}
