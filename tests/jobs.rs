@@ -4,13 +4,14 @@
 //! of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bedrock_cmk_guard::finding::{ActionKind, Finding, KeyProblem, Severity, Status};
 use bedrock_cmk_guard::pipeline::{handle, HandlerError, Options};
 use bedrock_cmk_guard::Reactor;
 use cmk_guard_tests::{
-    job_event, DataJobsWorld, Guarded, JobKind, ModelJobsWorld, REGION, SETTINGS,
+    job_event, Account, DataJobsWorld, Guarded, JobKind, ModelJobsWorld, REGION, SETTINGS,
 };
 use serde_json::json;
 use tokio::time::Instant;
@@ -518,4 +519,218 @@ async fn a_run_that_dies_after_its_stop_is_reported_by_the_retry() {
     // The event is done: one more delivery tells nothing.
     w.run(&e).await;
     assert!(w.messages().await.is_empty(), "told once only");
+}
+
+/// A world that remediates with a CMK of its own and submits stopped jobs again.
+async fn resubmitting<R: Reactor + Default>(test: &str) -> (Guarded<R>, String) {
+    let w = Guarded::<R>::with_ledger(test, None).await;
+    let key = w.account.cmk(None).await;
+    let settings = json!({"defaults": {"mode": "remediate", "remediationKeys": {REGION: key}, "resubmitJobs": true}});
+    w.account
+        .put_settings(SETTINGS, &settings.to_string())
+        .await;
+    (w, key)
+}
+
+/// The ARN of the job a finding says it submitted.
+fn submitted_arn(detail: &str) -> String {
+    let after = detail
+        .split_once("Submitted it again as")
+        .unwrap_or_else(|| panic!("no resubmission in: {detail}"))
+        .1;
+    let start = after.find("(arn:").expect("the new job's ARN") + 1;
+    let len = after[start..].find(')').expect("the ARN's end");
+    after[start..start + len].to_owned()
+}
+
+/// What a job was asked to do, as Bedrock reports it: every request member but its name,
+/// token and key (hyperparameters sorted); and the key, apart.
+async fn request_of(a: &Account, kind: JobKind, arn: &str) -> (String, Option<String>) {
+    let b = &a.bedrock;
+    match kind {
+        JobKind::Customization => {
+            let j = b
+                .get_model_customization_job()
+                .job_identifier(arn)
+                .send()
+                .await
+                .unwrap();
+            let hyper: BTreeMap<_, _> = j
+                .hyper_parameters()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let request = format!(
+                "{:?}",
+                (
+                    j.role_arn(),
+                    j.base_model_arn(),
+                    j.customization_type(),
+                    hyper,
+                    j.training_data_config(),
+                    j.validation_data_config(),
+                    j.output_data_config(),
+                    j.vpc_config(),
+                    j.customization_config()
+                )
+            );
+            (request, j.output_model_kms_key_arn().map(str::to_owned))
+        }
+        JobKind::Evaluation => {
+            let j = b
+                .get_evaluation_job()
+                .job_identifier(arn)
+                .send()
+                .await
+                .unwrap();
+            let request = format!(
+                "{:?}",
+                (
+                    j.job_description(),
+                    j.role_arn(),
+                    j.application_type(),
+                    j.evaluation_config(),
+                    j.inference_config(),
+                    j.output_data_config()
+                )
+            );
+            (request, j.customer_encryption_key_id().map(str::to_owned))
+        }
+        JobKind::Batch => {
+            let j = b
+                .get_model_invocation_job()
+                .job_identifier(arn)
+                .send()
+                .await
+                .unwrap();
+            let out = j
+                .output_data_config()
+                .and_then(|o| o.as_s3_output_data_config().ok())
+                .unwrap();
+            let request = format!(
+                "{:?}",
+                (
+                    j.role_arn(),
+                    j.model_id(),
+                    j.input_data_config(),
+                    out.s3_uri(),
+                    out.s3_bucket_owner(),
+                    j.vpc_config(),
+                    j.timeout_duration_in_hours(),
+                    j.model_invocation_type()
+                )
+            );
+            (request, out.s3_encryption_key_id().map(str::to_owned))
+        }
+        other => panic!("{other:?} is not resubmitted"),
+    }
+}
+
+/// With `resubmitJobs`, a job stopped for want of a CMK is submitted again: proven field
+/// for field against the original request (every member, the tags), with the key, under a
+/// name derived from the old one and the event; the message names both jobs.
+async fn resubmitted_field_for_field<R: Reactor + Default>(kind: JobKind) {
+    let (w, key) = resubmitting::<R>(&format!("resubmit-{kind:?}")).await;
+    let a = &w.account;
+    let old = a.full_job(kind).await;
+    let event = job_event(kind, &a.id, &old);
+    let f = w.run(&event).await;
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert_eq!(f.action.kind, ActionKind::Remediated, "{kind:?}: {detail}");
+    let new = submitted_arn(&detail);
+    assert_ne!(new, old);
+    assert_eq!(a.job_status(kind, &old).await, "Stopping", "{kind:?}");
+    assert!(running(&a.job_status(kind, &new).await), "{kind:?}");
+
+    let (old_request, old_key) = request_of(a, kind, &old).await;
+    let (new_request, new_key) = request_of(a, kind, &new).await;
+    assert_eq!(new_request, old_request, "{kind:?}: the same request");
+    assert_eq!(old_key, None);
+    assert_eq!(
+        new_key.as_deref(),
+        Some(key.as_str()),
+        "{kind:?}: on the key"
+    );
+    assert_eq!(
+        a.job_tags(&new).await,
+        a.job_tags(&old).await,
+        "{kind:?}: the same tags"
+    );
+    assert_eq!(a.job_tags(&new).await.len(), 2);
+    // Named after the old job and the event, within Bedrock's limits.
+    let event_id = event["detail"]["eventID"].as_str().unwrap();
+    let tag: String = event_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let name = detail.split('"').nth(3).unwrap_or_default().to_owned();
+    assert!(
+        name.ends_with(&format!("-cmk-{}", tag.to_ascii_lowercase())),
+        "{name}"
+    );
+    assert!(name.len() <= 63, "{name}");
+
+    let [told] = w.messages().await.try_into().expect("one message");
+    let told_detail = told.action.detail.unwrap_or_default();
+    assert!(
+        told_detail.contains(&old_name(a, kind, &old).await) && told_detail.contains(&new),
+        "{told_detail}"
+    );
+    assert!(
+        !told
+            .action
+            .steps
+            .iter()
+            .any(|s| s.starts_with("Run it again")),
+        "{:?}",
+        told.action.steps
+    );
+}
+
+async fn old_name(a: &Account, kind: JobKind, arn: &str) -> String {
+    let b = &a.bedrock;
+    match kind {
+        JobKind::Customization => b
+            .get_model_customization_job()
+            .job_identifier(arn)
+            .send()
+            .await
+            .unwrap()
+            .job_name()
+            .to_owned(),
+        JobKind::Evaluation => b
+            .get_evaluation_job()
+            .job_identifier(arn)
+            .send()
+            .await
+            .unwrap()
+            .job_name()
+            .to_owned(),
+        _ => b
+            .get_model_invocation_job()
+            .job_identifier(arn)
+            .send()
+            .await
+            .unwrap()
+            .job_name()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_customization_job_is_submitted_again_field_for_field() {
+    resubmitted_field_for_field::<model_jobs::ModelJobs>(JobKind::Customization).await;
+}
+
+#[tokio::test]
+async fn a_stopped_evaluation_job_is_submitted_again_field_for_field() {
+    resubmitted_field_for_field::<data_jobs::DataJobs>(JobKind::Evaluation).await;
+}
+
+#[tokio::test]
+async fn a_stopped_batch_job_is_submitted_again_field_for_field() {
+    resubmitted_field_for_field::<data_jobs::DataJobs>(JobKind::Batch).await;
 }

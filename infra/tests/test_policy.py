@@ -116,7 +116,9 @@ FUNCTIONS = [
         rule="ModelJobsChangeRule",
         forward_rule="ForwardModelJobsRule",
         function="ModelJobsFunction",
-        extra_grants=set(),
+        # Submitting a stopped job again (AllowJobResubmission): Bedrock uses the key with the
+        # caller's credentials, and the job's own role is passed to Bedrock.
+        extra_grants={"kms:CreateGrant", "iam:PassRole"},
     ),
     Function(
         crate="data-jobs",
@@ -125,7 +127,8 @@ FUNCTIONS = [
         rule="DataJobsChangeRule",
         forward_rule="ForwardDataJobsRule",
         function="DataJobsFunction",
-        extra_grants=set(),
+        # As model-jobs.
+        extra_grants={"kms:CreateGrant", "iam:PassRole"},
     ),
 ]
 
@@ -149,13 +152,38 @@ def operation_index() -> dict[str, set[str]]:
     return index
 
 
+# SDK crate -> IAM service prefix, to tell apart operations of the same name in several
+# services (bedrock and logs both have ListTagsForResource).
+SDK_CRATES = {
+    "aws-sdk-bedrock": "bedrock",
+    "aws-sdk-kms": "kms",
+    "aws-sdk-ssm": "ssm",
+    "aws-sdk-sns": "sns",
+    "aws-sdk-dynamodb": "dynamodb",
+    "aws-sdk-sts": "sts",
+    "aws-sdk-cloudwatchlogs": "logs",
+    "aws-sdk-s3": "s3",
+}
+
+
+def linked_services(manifest: Path) -> set[str]:
+    """The services whose SDK a crate is built with."""
+    dependencies = manifest.read_text().split("[dependencies]", 1)[1].split("\n[", 1)[0]
+    return {prefix for crate, prefix in SDK_CRATES.items()
+            if re.search(rf"^{re.escape(crate)}\b", dependencies, re.MULTILINE)}
+
+
 def called_actions(function: Function) -> set[str]:
     index = operation_index()
+    own = linked_services(ROOT / "functions" / function.crate / "Cargo.toml")
+    shared = linked_services(ROOT / "shared/Cargo.toml")
     actions: set[str] = set()
     for path in function.sources():
+        # A call is made with the SDK of the crate whose source makes it.
+        services = shared if path.is_relative_to(ROOT / "shared") else own
         text = strip_comments(path.read_text())
         for snake in set(re.findall(r"\.([a-z][a-z0-9_]*)\(\)", text)):
-            actions |= index.get(snake, set())
+            actions |= {a for a in index.get(snake, set()) if a.split(":")[0] in services}
         for marker, action in INDIRECT_CALLS.items():
             if marker in text:
                 actions.add(action)
@@ -219,6 +247,9 @@ def test_scanner_sees_the_known_calls():
         "bedrock:GetModelCopyJob",
     } <= called_actions(model_jobs)
     assert {"bedrock:GetEvaluationJob", "bedrock:GetModelInvocationJob"} <= called_actions(data_jobs)
+    # An operation name several services share is the one of the SDK the calling crate uses.
+    assert "bedrock:ListTagsForResource" in called_actions(data_jobs)
+    assert not {"logs:ListTagsForResource", "sns:ListTagsForResource"} & called_actions(data_jobs)
     assert {
         "bedrock:GetGuardrail",
         "bedrock:ListGuardrails",
@@ -280,7 +311,7 @@ def test_member_role_grants_what_the_function_does_in_a_member_account(central, 
     in_member = {
         a for a in needed(function) if a.split(":")[0] not in CENTRAL_ONLY_SERVICES
     } | function.extra_grants
-    if function.extra_grants:
+    if "kms:CreateGrant" in function.extra_grants:
         # Bedrock's use of the key happens in the member account too.
         in_member |= {"kms:Decrypt", "kms:GenerateDataKey"}
     assert member_actions == in_member

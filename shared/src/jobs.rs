@@ -4,15 +4,23 @@
 
 use std::error::Error;
 use std::future::Future;
+use std::sync::Arc;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use serde_json::Value;
+use serde_json::{json, Map, Value};
 
 use crate::aws::AwsError;
 use crate::intake::Trigger;
 use crate::keys::KeyRef;
+use crate::raw::differences;
 use crate::reactor::{FixError, Subject};
 use crate::verdict::Location;
 
@@ -222,6 +230,287 @@ where
     }
 }
 
+// ------------------------------------------------------------------ submitting a job again
+
+/// A request body sent exactly as given: it replaces, just before signing, the body the SDK
+/// serialized from its typed input. A job is submitted again from the JSON its Get answer
+/// held, so every member of the request (deep ones, and any this SDK does not know) goes back
+/// exactly as Bedrock reported it. Attach with `.customize().interceptor(RawRequest::new(..))`.
+#[derive(Debug, Clone)]
+pub struct RawRequest(Arc<Vec<u8>>);
+
+impl RawRequest {
+    pub fn new(body: &Value) -> Self {
+        RawRequest(Arc::new(body.to_string().into_bytes()))
+    }
+}
+
+impl Intercept for RawRequest {
+    fn name(&self) -> &'static str {
+        "RawRequest"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        *request.body_mut() = SdkBody::from(self.0.as_slice().to_vec());
+        request
+            .headers_mut()
+            .insert("content-length", self.0.len().to_string());
+        Ok(())
+    }
+}
+
+/// A tag: key and value.
+pub type Tag = (String, String);
+
+/// How one kind of job is submitted again from its Get answer. The Create input and the Get
+/// output share the shapes of these members (bedrock service model, 2023-04-20), so they are
+/// carried as JSON, whole.
+#[derive(Debug)]
+pub struct Resubmit {
+    /// The Create call, as IAM names it.
+    pub create: &'static str,
+    /// Get members the Create request takes as they are.
+    pub carried: &'static [&'static str],
+    /// Get members the Create request takes under another name.
+    pub renamed: &'static [(&'static str, &'static str)],
+    /// Get members holding a name the new job must not share: (Get member, Create member).
+    pub names: &'static [(&'static str, &'static str)],
+    /// Whether names are lowercase only (evaluation jobs).
+    pub lowercase: bool,
+    /// Get members that describe the job rather than the request: status, times, ARNs,
+    /// metrics, the token and key it was created with.
+    pub output_only: &'static [&'static str],
+    /// Where the key goes in the Create request (JSON pointer).
+    pub key_in: &'static str,
+    /// Where the Get answer reports it (JSON pointer).
+    pub key_out: &'static str,
+    /// The Create member for the job's own tags.
+    pub tags: &'static str,
+}
+
+/// The name of the job (or model) submitted again: the old name, cut to fit, and a suffix
+/// from the event, within the 63 characters every Bedrock job and model name allows. The same
+/// event always gives the same name.
+pub fn derived_name(old: &str, event_id: &str, lowercase: bool) -> String {
+    let mut tag: String = event_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    if tag.is_empty() {
+        tag.push('0');
+    }
+    let suffix = format!("-cmk-{}", tag.to_ascii_lowercase());
+    let cut: String = old.chars().take(63 - suffix.len()).collect();
+    let cut = if lowercase {
+        cut.to_ascii_lowercase()
+    } else {
+        cut
+    };
+    // Model names allow no two separators in a row, and every name ends alphanumeric.
+    let base = cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{base}{suffix}")
+}
+
+/// The `clientRequestToken` of the job submitted again: the same for every delivery of the
+/// event, so Bedrock answers a second submission with the job the first one made.
+pub fn request_token(event_id: &str) -> String {
+    let id: String = event_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(200)
+        .collect();
+    format!("cmk-guard-{id}")
+}
+
+/// The Create request that submits the job of Get answer `raw` again with `key`, named
+/// after the event, with the job's `tags`. `Err` names what the request would lose: a member
+/// of the answer this version does not know (it may be one the request needs).
+pub fn resubmission(
+    spec: &Resubmit,
+    raw: &Value,
+    event_id: &str,
+    key: &str,
+    tags: &[Tag],
+) -> Result<Value, String> {
+    let Value::Object(members) = raw else {
+        return Err("the job's answer is not a JSON object".to_owned());
+    };
+    let known = |m: &str| {
+        spec.carried.contains(&m)
+            || spec.output_only.contains(&m)
+            || spec.renamed.iter().any(|(get, _)| *get == m)
+            || spec.names.iter().any(|(get, _)| *get == m)
+    };
+    let unknown: Vec<&str> = members
+        .keys()
+        .map(String::as_str)
+        .filter(|m| !known(m))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "the job's answer holds {}, which this version does not know, so submitting it again could lose it",
+            unknown.join(", ")
+        ));
+    }
+    let mut body = Map::new();
+    for &m in spec.carried {
+        if let Some(v) = members.get(m) {
+            body.insert(m.to_owned(), v.clone());
+        }
+    }
+    for &(get, create) in spec.renamed {
+        if let Some(v) = members.get(get) {
+            body.insert(create.to_owned(), v.clone());
+        }
+    }
+    for &(get, create) in spec.names {
+        let old = members
+            .get(get)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("the job's answer has no {get}"))?;
+        body.insert(
+            create.to_owned(),
+            derived_name(old, event_id, spec.lowercase).into(),
+        );
+    }
+    body.insert(
+        "clientRequestToken".to_owned(),
+        request_token(event_id).into(),
+    );
+    let mut body = Value::Object(body);
+    set_pointer(&mut body, spec.key_in, key.into())?;
+    if !tags.is_empty() {
+        let tags: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect();
+        body[spec.tags] = tags.into();
+    }
+    Ok(body)
+}
+
+/// Sets the member at `pointer`, making the objects on the way.
+fn set_pointer(target: &mut Value, pointer: &str, value: Value) -> Result<(), String> {
+    let mut at = target;
+    let names: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    let Some((last, path)) = names.split_last() else {
+        return Err(format!("no member to set at {pointer}"));
+    };
+    for name in path {
+        let Value::Object(members) = at else {
+            return Err(format!("{pointer}: {name} is not inside an object"));
+        };
+        at = members
+            .entry((*name).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    match at {
+        Value::Object(members) => {
+            members.insert((*last).to_owned(), value);
+            Ok(())
+        }
+        _ => Err(format!("{pointer}: not inside an object")),
+    }
+}
+
+/// How the job submitted again (Get answer `new`, tags `new_tags`) differs from the job it
+/// replaces (`old`, `old_tags`), beyond its name, token, status and times: every carried
+/// member must be equal, the key must be `key`, and the tags the same. Empty: proven.
+pub fn resubmission_differences(
+    spec: &Resubmit,
+    old: &Value,
+    new: &Value,
+    key: &str,
+    tags: (&[Tag], &[Tag]),
+) -> Vec<String> {
+    let key_path = spec.key_out.trim_start_matches('/').replace('/', ".");
+    let mut ignore: Vec<&str> = spec.output_only.to_vec();
+    ignore.extend(spec.names.iter().map(|(get, _)| *get));
+    ignore.push(&key_path);
+    let mut found = differences(old, new, &ignore);
+    match text(new, spec.key_out) {
+        Some(k) if k == key => {}
+        other => found.push(format!("{key_path} is {other:?}, not {key}")),
+    }
+    let (mut old_tags, mut new_tags) = (tags.0.to_vec(), tags.1.to_vec());
+    old_tags.sort();
+    new_tags.sort();
+    if old_tags != new_tags {
+        found.push(format!("tags {new_tags:?}, not {old_tags:?}"));
+    }
+    found
+}
+
+/// A job submitted again, proven equal to the one it replaces but for its key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resubmitted {
+    pub name: String,
+    pub arn: String,
+}
+
+/// Why a job was not submitted again, or not proven.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResubmitError {
+    /// Nothing was created.
+    NotSent(String),
+    /// A job was created, but reading it back did not prove it equal: says how it differs.
+    Unproven { arn: String, why: String },
+}
+
+/// Submits `request` (built by [`resubmission`] from Get answer `old`, with `old_tags`) and
+/// proves the job Bedrock made: read back with `get` and `tags_of`, it must equal the old job
+/// in every carried member, carry `key`, and have the same tags. `create` answers the new
+/// job's ARN (Bedrock answers a request whose token it has seen with the job it made then).
+pub async fn resubmit<C, CF, G, GF, T, TF>(
+    spec: &Resubmit,
+    old: (&Value, &[Tag]),
+    request: Value,
+    key: &str,
+    create: C,
+    get: G,
+    tags_of: T,
+) -> Result<Resubmitted, ResubmitError>
+where
+    C: FnOnce(Value) -> CF,
+    CF: Future<Output = Result<String, AwsError>>,
+    G: FnOnce(String) -> GF,
+    GF: Future<Output = Result<Value, Read>>,
+    T: FnOnce(String) -> TF,
+    TF: Future<Output = Result<Vec<Tag>, AwsError>>,
+{
+    let name = text(&request, "/jobName").unwrap_or_default().to_owned();
+    let arn = create(request)
+        .await
+        .map_err(|e| ResubmitError::NotSent(e.to_string()))?;
+    let unproven = |why: String| ResubmitError::Unproven {
+        arn: arn.clone(),
+        why,
+    };
+    let new = match get(arn.clone()).await {
+        Ok(new) => new,
+        Err(Read::Gone) => return Err(unproven("it cannot be found".to_owned())),
+        Err(Read::Failed(e)) => return Err(unproven(format!("it could not be read back: {e}"))),
+    };
+    let new_tags = tags_of(arn.clone())
+        .await
+        .map_err(|e| unproven(format!("its tags could not be read back: {e}")))?;
+    let found = resubmission_differences(spec, old.0, &new, key, (old.1, &new_tags));
+    if !found.is_empty() {
+        return Err(unproven(format!(
+            "it differs from the job it replaces in {}",
+            found.join(", ")
+        )));
+    }
+    Ok(Resubmitted { name, arn })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +643,85 @@ mod tests {
         ));
         let (result, _) = stopping(&["InProgress"], Err(busy)).await;
         assert!(matches!(result, Err(FixError::Retry(_))), "{result:?}");
+    }
+
+    const SPEC: Resubmit = Resubmit {
+        create: "bedrock:CreateModelInvocationJob",
+        carried: &["roleArn", "outputDataConfig", "vpcConfig"],
+        renamed: &[("baseModelArn", "baseModelIdentifier")],
+        names: &[("jobName", "jobName")],
+        lowercase: false,
+        output_only: &["jobArn", "status", "clientRequestToken"],
+        key_in: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+        key_out: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+        tags: "tags",
+    };
+    const KEY: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const EVENT: &str = "7f1c2e3a-9b8d-4c6e-a5f4-0123456789ab";
+
+    fn old_job() -> Value {
+        json!({"jobArn": "arn:aws:bedrock:us-east-1:111122223333:model-invocation-job/abc",
+               "jobName": "nightly", "status": "InProgress", "clientRequestToken": "t1",
+               "roleArn": "arn:aws:iam::111122223333:role/r", "baseModelArn": "arn:m",
+               "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/", "future": {"deep": 1}}},
+               "vpcConfig": {"subnetIds": ["a", "b"], "securityGroupIds": ["c"]}})
+    }
+
+    #[test]
+    fn a_resubmission_carries_every_member_and_sets_name_token_key_and_tags() {
+        let tags = vec![("team".to_owned(), "ml".to_owned())];
+        let request = resubmission(&SPEC, &old_job(), EVENT, KEY, &tags).unwrap();
+        assert_eq!(
+            request,
+            json!({"jobName": "nightly-cmk-7f1c2e3a", "clientRequestToken": "cmk-guard-7f1c2e3a9b8d4c6ea5f40123456789ab",
+                   "roleArn": "arn:aws:iam::111122223333:role/r", "baseModelIdentifier": "arn:m",
+                   "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://out/", "future": {"deep": 1}, "s3EncryptionKeyId": KEY}},
+                   "vpcConfig": {"subnetIds": ["a", "b"], "securityGroupIds": ["c"]},
+                   "tags": [{"key": "team", "value": "ml"}]})
+        );
+        // A top-level member nobody knows may be one the request needs: refused, named.
+        let mut odd = old_job();
+        odd["newSetting"] = json!(true);
+        let why = resubmission(&SPEC, &odd, EVENT, KEY, &tags).unwrap_err();
+        assert!(why.contains("newSetting"), "{why}");
+    }
+
+    #[test]
+    fn a_resubmission_is_proven_only_when_equal_but_for_name_key_and_state() {
+        let tags = vec![("team".to_owned(), "ml".to_owned())];
+        let request = resubmission(&SPEC, &old_job(), EVENT, KEY, &tags).unwrap();
+        let mut new = old_job();
+        new["jobName"] = request["jobName"].clone();
+        new["jobArn"] = json!("arn:aws:bedrock:us-east-1:111122223333:model-invocation-job/new");
+        new["status"] = json!("Submitted");
+        new["outputDataConfig"]["s3OutputDataConfig"]["s3EncryptionKeyId"] = json!(KEY);
+        let proven = |new: &Value, new_tags: &[Tag]| {
+            resubmission_differences(&SPEC, &old_job(), new, KEY, (&tags, new_tags))
+        };
+        assert!(proven(&new, &tags).is_empty(), "{:?}", proven(&new, &tags));
+        let mut other_vpc = new.clone();
+        other_vpc["vpcConfig"]["subnetIds"] = json!(["a"]);
+        assert_eq!(proven(&other_vpc, &tags), ["vpcConfig.subnetIds"]);
+        let mut no_key = new.clone();
+        no_key["outputDataConfig"]["s3OutputDataConfig"]
+            .as_object_mut()
+            .unwrap()
+            .remove("s3EncryptionKeyId");
+        assert_eq!(proven(&no_key, &tags).len(), 1);
+        assert_eq!(proven(&new, &[]).len(), 1, "tags lost");
+    }
+
+    #[test]
+    fn derived_names_fit_bedrock_and_are_the_same_for_the_same_event() {
+        let long = "a".repeat(60) + "_-x";
+        let name = derived_name(&long, EVENT, false);
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("-cmk-7f1c2e3a"), "{name}");
+        assert_eq!(name, derived_name(&long, EVENT, false));
+        assert_ne!(name, derived_name(&long, "another-event", false));
+        // Cut where a separator ends the old part: trimmed (model names allow none there).
+        let cut = derived_name(&format!("{}_-tail", "b".repeat(49)), EVENT, false);
+        assert_eq!(cut, format!("{}-cmk-7f1c2e3a", "b".repeat(49)));
+        assert_eq!(derived_name("Eval-Job", "EV", true), "eval-job-cmk-ev");
     }
 }

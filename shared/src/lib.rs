@@ -28,5 +28,6 @@ pub use clients::{Context, Scope};
 pub use finding::Finding;
 pub use intake::Named;
 pub use reactor::{
-    EventSpec, Fix, FixEffect, FixError, Found, Names, Observed, Protection, Reactor, Subject,
+    EventSpec, Fix, FixEffect, FixError, Fixed, Found, Names, Observed, Protection, Reactor,
+    Subject,
 };

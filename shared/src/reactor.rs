@@ -11,6 +11,7 @@ use crate::clients::Scope;
 use crate::finding::Resource;
 use crate::intake::{EventSpec as IntakeEventSpec, Named, Trigger};
 use crate::keys::{KeyInfo, KeyRef};
+use crate::settings::AccountSettings;
 use crate::verdict::{KeyProblem, Location};
 
 pub use crate::intake::{EventSpec, Names};
@@ -113,12 +114,36 @@ pub enum FixEffect {
     Contains,
 }
 
+/// What a proven fix did to one part.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fixed {
+    /// What was done, in words.
+    pub detail: String,
+    /// What a person still does for the part, as numbered steps: a fix that stops a job
+    /// rather than keying it leaves some (run it again, remove what it wrote).
+    pub steps: Vec<String>,
+}
+
+impl From<String> for Fixed {
+    fn from(detail: String) -> Self {
+        Fixed {
+            detail,
+            steps: Vec::new(),
+        }
+    }
+}
+
 /// One part to fix, and the key to put on it.
 #[derive(Debug, Clone, Copy)]
 pub struct Fix<'a> {
     /// Index into the observed resource's protections.
     pub part: usize,
     pub key: &'a KeyInfo,
+    /// The settings of the resource's account (what else a fix may do, e.g. resubmit a job).
+    pub settings: &'a AccountSettings,
+    /// The event the fix answers: what a fix creates is named after it, so that a retry of
+    /// the event finds what an earlier run created instead of creating it twice.
+    pub event_id: &'a str,
 }
 
 pub trait Reactor: Send + Sync {
@@ -176,17 +201,6 @@ pub trait Reactor: Send + Sync {
     /// What a person does for the named parts, as short numbered steps (console, CLI).
     fn manual_steps(&self, observed: &Observed<Self::State>, parts: &[&Protection]) -> Vec<String>;
 
-    /// What a person still does for parts a fix stopped rather than keyed
-    /// ([`FixEffect::Stops`], [`FixEffect::Contains`]): `observed` is what was judged before
-    /// the fix. Default: nothing.
-    fn steps_after_fix(
-        &self,
-        _observed: &Observed<Self::State>,
-        _parts: &[&Protection],
-    ) -> Vec<String> {
-        Vec::new()
-    }
-
     /// Before a fix: whether the service that uses the part can use `key` at all (a key
     /// policy that does not let CloudWatch Logs or Bedrock use the key would break delivery).
     /// `Err` says why not, and what a person must change. Default: nothing to check.
@@ -203,12 +217,12 @@ pub trait Reactor: Send + Sync {
     /// Puts each fix's key on its part: re-reads first and writes nothing to a part that
     /// changed since `observed`, writes back only what it re-read, then reads back and proves
     /// that nothing but the key (and server-managed fields) changed — within `deadline`.
-    /// One result per fix, in order: what was done, in words, or why not.
+    /// One result per fix, in order: what was done, or why not.
     fn remediate(
         &self,
         scope: &Scope,
         observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         deadline: Instant,
-    ) -> impl Future<Output = Vec<Result<String, FixError>>> + Send;
+    ) -> impl Future<Output = Vec<Result<Fixed, FixError>>> + Send;
 }

@@ -92,6 +92,8 @@ struct Overrides {
     repeat_alert_hours: Option<f64>,
     /// Automatic fixes per resource in 24 hours before the guard stops and asks a person.
     max_fixes_per_day: Option<u32>,
+    /// Whether a job the guard stopped is submitted again with the remediation key.
+    resubmit_jobs: Option<bool>,
 }
 
 /// The settings that apply to one account, merged and validated.
@@ -104,6 +106,9 @@ pub struct AccountSettings {
     pub remediation_keys: BTreeMap<String, RemediationKeys>,
     pub repeat_alert_hours: f64,
     pub max_fixes_per_day: u32,
+    /// After stopping a job that runs without an allowed CMK, submit the same job again with
+    /// the remediation key (off by default: it starts a second job, which costs money).
+    pub resubmit_jobs: bool,
 }
 
 impl AccountSettings {
@@ -175,6 +180,7 @@ impl Default for AccountSettings {
             remediation_keys: BTreeMap::new(),
             repeat_alert_hours: Self::DEFAULT_REPEAT_ALERT_HOURS,
             max_fixes_per_day: Self::DEFAULT_MAX_FIXES_PER_DAY,
+            resubmit_jobs: false,
         }
     }
 }
@@ -282,6 +288,9 @@ fn apply(base: &AccountSettings, o: &Overrides) -> Result<AccountSettings, Strin
     }
     if let Some(fixes) = o.max_fixes_per_day {
         merged.max_fixes_per_day = fixes;
+    }
+    if let Some(resubmit) = o.resubmit_jobs {
+        merged.resubmit_jobs = resubmit;
     }
     Ok(merged)
 }
@@ -424,6 +433,23 @@ mod tests {
             (other.repeat_alert_hours, other.max_fixes_per_day),
             (24.0, 3)
         );
+    }
+
+    #[test]
+    fn resubmitting_jobs_is_off_unless_an_account_turns_it_on() {
+        let s = Settings::parse(
+            r#"{"defaults": {"resubmitJobs": true}, "accounts": {"444455556666": {"resubmitJobs": false}}}"#,
+        )
+        .unwrap();
+        assert!(s.for_account("111122223333").resubmit_jobs);
+        assert!(!s.for_account("444455556666").resubmit_jobs);
+        assert!(
+            !Settings::parse("{}")
+                .unwrap()
+                .for_account("111122223333")
+                .resubmit_jobs
+        );
+        assert!(Settings::parse(r#"{"defaults": {"resubmitJobs": "yes"}}"#).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 """Cold and warm starts of a function binary, driven through a local Lambda Runtime API
 against the emulator. Prints time from exec to first Finding, warm event time, peak RSS,
 AWS calls per event and the binary's size. Run by tests/bench/bench.sh [RUNS] [--ledger]
-[--function guardrails|invocation-logging] (or with --binary to measure another build)."""
+[--function guardrails|invocation-logging|model-jobs|data-jobs] (or with --binary to measure
+another build)."""
 
 import argparse
 import http.server
@@ -160,6 +161,63 @@ def logging_scenarios(kms):
     ]
 
 
+# ------------------------------------------------------------------------------ jobs
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/bench"
+
+
+def job_event(fixture, arn):
+    e = json.loads((FIXTURES / fixture).read_text().replace("111122223333", ACCOUNT))
+    e["region"] = REGION
+    e["detail"].update(awsRegion=REGION, eventID=str(uuid.uuid4()))
+    e["detail"]["responseElements"]["jobArn"] = arn
+    return e
+
+
+def customization_job(key=None):
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    args = dict(jobName=name, customModelName=f"{name}-model", roleArn=ROLE,
+                baseModelIdentifier="amazon.titan-text-express-v1:0:8k", customizationType="FINE_TUNING",
+                trainingDataConfig={"s3Uri": "s3://bench/train.jsonl"}, outputDataConfig={"s3Uri": "s3://bench/out/"},
+                hyperParameters={"epochCount": "1"})
+    if key:
+        args["customModelKmsKeyId"] = key
+    return aws("bedrock").create_model_customization_job(**args)["jobArn"]
+
+
+def evaluation_job(key=None):
+    args = dict(
+        jobName=f"bench-{uuid.uuid4().hex[:8]}", roleArn=ROLE,
+        evaluationConfig={"automated": {"datasetMetricConfigs": [{
+            "taskType": "QuestionAndAnswer", "metricNames": ["Builtin.Accuracy"],
+            "dataset": {"name": "qa", "datasetLocation": {"s3Uri": "s3://bench/qa.jsonl"}}}]}},
+        inferenceConfig={"models": [{"bedrockModel": {"modelIdentifier": "amazon.titan-text-express-v1",
+                                                       "inferenceParams": "{}"}}]},
+        outputDataConfig={"s3Uri": "s3://bench/eval/"})
+    if key:
+        args["customerEncryptionKeyId"] = key
+    return aws("bedrock").create_evaluation_job(**args)["jobArn"]
+
+
+def job_scenarios(function, good):
+    """(name, settings parameter, set-up before each cold start, events) per scenario: a job
+    on a CMK, one without (alerted), and one without that is stopped. Every cold start gets a
+    job of its own: a stopped job is not stopped again."""
+    make, fixture = ((customization_job, "CreateModelCustomizationJob.json") if function == "model-jobs"
+                     else (evaluation_job, "CreateEvaluationJob.json"))
+    fresh = {}
+
+    def setup(key):
+        return lambda: fresh.update(arn=make(key))
+
+    events = lambda: [job_event(fixture, fresh["arn"]), job_event(fixture, fresh["arn"])]  # noqa: E731
+    return [
+        ("compliant (CMK)", "/bench/alert", setup(good), events),
+        ("alert (no key)", "/bench/alert", setup(None), events),
+        ("remediate (stop)", "/bench/remediate", setup(None), events),
+    ]
+
+
 # ------------------------------------------------------------------------------ driving
 
 def run_once(binary, env, events):
@@ -204,7 +262,8 @@ def summary(values):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--function", choices=["guardrails", "invocation-logging"], default="guardrails")
+    parser.add_argument("--function", choices=["guardrails", "invocation-logging", "model-jobs", "data-jobs"],
+                        default="guardrails")
     parser.add_argument("--binary", help="default: target/release/<function>")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ledger", action="store_true",
@@ -230,6 +289,9 @@ def main():
             ("alert (disabled CMK)", "/bench/alert", lambda: None, lambda: [event(alerting, disabled), event(alerting, disabled)]),
             ("remediate (no key)", "/bench/remediate", fix_target, lambda: [event(fresh["arn"]), event(fresh["arn"])]),
         ]
+    elif args.function in ("model-jobs", "data-jobs"):
+        good = kms.create_key()["KeyMetadata"]["Arn"]
+        scenarios = job_scenarios(args.function, good)
     else:
         good, logging = logging_scenarios(kms)
         scenarios = [(name, parameter, setup, lambda: [logging_event(), logging_event()])

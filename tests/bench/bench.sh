@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of a release function: cold start (exec -> first Finding), warm event, peak RSS,
 # AWS calls per event, binary size.
-# Usage: tests/bench/bench.sh [RUNS] [--ledger] [--function guardrails|invocation-logging]
+# Usage: tests/bench/bench.sh [RUNS] [--ledger] [--function guardrails|invocation-logging|model-jobs|data-jobs]
 #   --ledger: with STATE_TABLE, as deployed; --function: default guardrails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -218,6 +218,169 @@ impl Account {
             .job_arn
     }
 
+    /// A job of `kind` (customization, evaluation or batch) with every request member these
+    /// tests can set — VPC, validation data, several hyperparameters and datasets, a
+    /// description, a timeout — and two tags, without a key: what a resubmission must carry.
+    pub async fn full_job(&self, kind: JobKind) -> String {
+        let name = unique_account("full");
+        let b = &self.bedrock;
+        let vpc = VpcConfig::builder()
+            .subnet_ids("subnet-0123456789abcdef0")
+            .subnet_ids("subnet-0fedcba9876543210")
+            .security_group_ids("sg-0123456789abcdef0")
+            .build()
+            .unwrap();
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().unwrap();
+        match kind {
+            JobKind::Customization => {
+                b.create_model_customization_job()
+                    .job_name(&name)
+                    .custom_model_name(format!("{name}-model"))
+                    .role_arn(self.role())
+                    .base_model_identifier(format!(
+                        "arn:aws:bedrock:{REGION}::foundation-model/{BASE_MODEL}"
+                    ))
+                    .customization_type(CustomizationType::FineTuning)
+                    .training_data_config(
+                        TrainingDataConfig::builder()
+                            .s3_uri(s3("train.jsonl"))
+                            .build(),
+                    )
+                    .validation_data_config(
+                        ValidationDataConfig::builder()
+                            .validators(
+                                Validator::builder()
+                                    .s3_uri(s3("validate.jsonl"))
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .output_data_config(
+                        OutputDataConfig::builder()
+                            .s3_uri(s3("out/"))
+                            .build()
+                            .unwrap(),
+                    )
+                    .hyper_parameters("epochCount", "2")
+                    .hyper_parameters("batchSize", "8")
+                    .hyper_parameters("learningRate", "0.00001")
+                    .vpc_config(vpc)
+                    .job_tags(tag("team", "ml"))
+                    .job_tags(tag("cost-centre", "4711"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .job_arn
+            }
+            JobKind::Evaluation => {
+                let metric = |task: EvaluationTaskType, dataset: &str| {
+                    EvaluationDatasetMetricConfig::builder()
+                        .task_type(task)
+                        .dataset(
+                            EvaluationDataset::builder()
+                                .name(dataset)
+                                .dataset_location(EvaluationDatasetLocation::S3Uri(s3(&format!(
+                                    "{dataset}.jsonl"
+                                ))))
+                                .build()
+                                .unwrap(),
+                        )
+                        .metric_names("Builtin.Accuracy")
+                        .metric_names("Builtin.Robustness")
+                        .build()
+                        .unwrap()
+                };
+                let model = EvaluationModelConfig::BedrockModel(
+                    EvaluationBedrockModel::builder()
+                        .model_identifier("amazon.titan-text-express-v1")
+                        .inference_params(r#"{"temperature":0.2}"#)
+                        .build()
+                        .unwrap(),
+                );
+                b.create_evaluation_job()
+                    .job_name(name.to_ascii_lowercase())
+                    .job_description("quarterly accuracy check")
+                    .role_arn(self.role())
+                    .application_type(ApplicationType::ModelEvaluation)
+                    .evaluation_config(EvaluationConfig::Automated(
+                        AutomatedEvaluationConfig::builder()
+                            .dataset_metric_configs(metric(
+                                EvaluationTaskType::QuestionAndAnswer,
+                                "qa",
+                            ))
+                            .dataset_metric_configs(metric(
+                                EvaluationTaskType::Summarization,
+                                "sum",
+                            ))
+                            .build()
+                            .unwrap(),
+                    ))
+                    .inference_config(EvaluationInferenceConfig::Models(vec![model]))
+                    .output_data_config(
+                        EvaluationOutputDataConfig::builder()
+                            .s3_uri(s3("eval/"))
+                            .build()
+                            .unwrap(),
+                    )
+                    .job_tags(tag("team", "ml"))
+                    .job_tags(tag("cost-centre", "4711"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .job_arn
+            }
+            JobKind::Batch => {
+                b.create_model_invocation_job()
+                    .job_name(&name)
+                    .role_arn(self.role())
+                    .model_id("amazon.titan-text-express-v1")
+                    .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
+                        ModelInvocationJobS3InputDataConfig::builder()
+                            .s3_uri(s3("batch/in.jsonl"))
+                            .s3_input_format(S3InputFormat::Jsonl)
+                            .build()
+                            .unwrap(),
+                    ))
+                    .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+                        ModelInvocationJobS3OutputDataConfig::builder()
+                            .s3_uri(s3("batch/out/"))
+                            .build()
+                            .unwrap(),
+                    ))
+                    .vpc_config(vpc)
+                    .timeout_duration_in_hours(48)
+                    .model_invocation_type(ModelInvocationType::Converse)
+                    .tags(tag("team", "ml"))
+                    .tags(tag("cost-centre", "4711"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .job_arn
+            }
+            other => panic!("{other:?} is not a job a resubmission is made of"),
+        }
+    }
+
+    /// The tags on a job, sorted.
+    pub async fn job_tags(&self, arn: &str) -> Vec<(String, String)> {
+        let out = self
+            .bedrock
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        let mut tags: Vec<(String, String)> = out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+        tags
+    }
+
     /// The job's status as Bedrock answers it now.
     pub async fn job_status(&self, kind: JobKind, arn: &str) -> String {
         let b = &self.bedrock;

@@ -8,13 +8,14 @@
 use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
 use bedrock_cmk_guard::jobs::{
-    key_subject, located, phase, stop_job, text, Phase, Read, ResourceArn, StopError,
+    derived_name, key_subject, located, phase, resubmission, resubmit, stop_job, text, Phase,
+    RawRequest, Read, ResourceArn, Resubmit, ResubmitError, StopError, Tag,
 };
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::verdict::{KeyProblem, Location};
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixEffect, FixError, Found, Named, Names, Observed, Protection,
-    Reactor, Scope, Subject,
+    AwsError, EventSpec, Fix, FixEffect, FixError, Fixed, Found, Named, Names, Observed,
+    Protection, Reactor, Scope, Subject,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -86,6 +87,14 @@ impl Kind {
 
     fn verb(self) -> &'static str {
         self.spec().verb
+    }
+
+    /// How a job of this kind is submitted again.
+    pub fn resubmit(self) -> &'static Resubmit {
+        match self {
+            Kind::Evaluation => &RESUBMIT_EVALUATION,
+            Kind::Batch => &RESUBMIT_BATCH,
+        }
     }
 
     pub fn of(arn: &str) -> Option<Kind> {
@@ -185,6 +194,13 @@ impl Reactor for DataJobs {
         let state = &observed.state;
         let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
         match fixes.first() {
+            Some(fix) if state.running() && fix.settings.resubmit_jobs => format!(
+                "Would stop {noun} (status {}) so that it {} no more under a key it does not choose, and submit it again as \"{}\" with {}: the same configuration, role and tags. What it already holds stays as it is, for a person (the steps say how).",
+                state.status(),
+                state.kind.verb(),
+                derived_name(state.name(), fix.event_id, state.kind.resubmit().lowercase),
+                fix.key.arn
+            ),
             Some(fix) if state.running() => format!(
                 "Would stop {noun} (status {}) so that it {} no more under a key it does not choose. What it already holds stays as it is, and running it again with {} is left to a person (the steps say how).",
                 state.status(),
@@ -201,15 +217,7 @@ impl Reactor for DataJobs {
         _parts: &[&Protection],
     ) -> Vec<String> {
         let state = &observed.state;
-        manual(state, state.running())
-    }
-
-    fn steps_after_fix(
-        &self,
-        observed: &Observed<Self::State>,
-        _parts: &[&Protection],
-    ) -> Vec<String> {
-        manual(&observed.state, false)
+        manual(state, state.running(), true)
     }
 
     /// Stops a running job (re-read first, read back after).
@@ -219,7 +227,7 @@ impl Reactor for DataJobs {
         observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         _deadline: Instant,
-    ) -> Vec<Result<String, FixError>> {
+    ) -> Vec<Result<Fixed, FixError>> {
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
         let mut results = Vec::with_capacity(fixes.len());
         for fix in fixes {
@@ -229,16 +237,85 @@ impl Reactor for DataJobs {
     }
 }
 
-/// Stops the job, proven, and says what that leaves.
+/// How an evaluation job is submitted again (bedrock service model, 2023-04-20).
+pub const RESUBMIT_EVALUATION: Resubmit = Resubmit {
+    create: "bedrock:CreateEvaluationJob",
+    carried: &[
+        "jobDescription",
+        "roleArn",
+        "customerEncryptionKeyId",
+        "applicationType",
+        "evaluationConfig",
+        "inferenceConfig",
+        "outputDataConfig",
+    ],
+    renamed: &[],
+    names: &[("jobName", "jobName")],
+    lowercase: true,
+    output_only: &[
+        "status",
+        "jobArn",
+        "jobType",
+        "creationTime",
+        "lastModifiedTime",
+        "failureMessages",
+    ],
+    key_in: "/customerEncryptionKeyId",
+    key_out: "/customerEncryptionKeyId",
+    tags: "jobTags",
+};
+
+/// How a batch inference job is submitted again (bedrock service model, 2023-04-20).
+pub const RESUBMIT_BATCH: Resubmit = Resubmit {
+    create: "bedrock:CreateModelInvocationJob",
+    carried: &[
+        "roleArn",
+        "modelId",
+        "inputDataConfig",
+        "outputDataConfig",
+        "vpcConfig",
+        "timeoutDurationInHours",
+        "modelInvocationType",
+    ],
+    renamed: &[],
+    names: &[("jobName", "jobName")],
+    lowercase: false,
+    output_only: &[
+        "jobArn",
+        "clientRequestToken",
+        "status",
+        "message",
+        "submitTime",
+        "lastModifiedTime",
+        "endTime",
+        "jobExpirationTime",
+        "totalRecordCount",
+        "processedRecordCount",
+        "successRecordCount",
+        "errorRecordCount",
+    ],
+    key_in: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+    key_out: "/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId",
+    tags: "tags",
+};
+
+/// Stops the job, proven; with `resubmitJobs`, submits it again with the key, proven; and
+/// says what that leaves.
 async fn stop(
     bedrock: &aws_sdk_bedrock::Client,
     state: &JobState,
     fix: &Fix<'_>,
-) -> Result<String, FixError> {
+) -> Result<Fixed, FixError> {
     if !state.running() {
         return Err(FixError::Refused(no_fix(state).to_owned()));
     }
     let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    // Prepared before the Stop from the answer read in this run (a job's request never
+    // changes): a job that cannot be submitted again is still stopped, and the finding says why.
+    let again = match fix.settings.resubmit_jobs {
+        true => Some(prepare(bedrock, state, fix).await),
+        false => None,
+    };
     let reread = || async {
         let raw = read(bedrock, state.kind, &state.arn).await?;
         Ok(text(&raw, "/status").unwrap_or("unknown").to_owned())
@@ -263,11 +340,108 @@ async fn stop(
         }
     };
     let now = stop_job(&noun, reread, stop).await?;
-    Ok(format!(
-        "Stopped {noun} (it reads {now}): it {} no more under a key it does not choose. What it already holds stays as it is: running it again with {} and removing the old data are for a person (the steps say how).",
-        state.kind.verb(),
-        fix.key.arn
-    ))
+    let stopped = format!(
+        "Stopped {noun} (it reads {now}): it {} no more under a key it does not choose. What it already holds stays as it is, for a person (the steps say how).",
+        state.kind.verb()
+    );
+    finish_resubmission(bedrock, state, fix, &stopped, again).await
+}
+
+/// A job's request and tags, ready to submit again; `Err` says why it cannot be.
+type Prepared = Result<(Value, Vec<Tag>), String>;
+
+/// The job's request and tags, ready to submit again with the fix's key; `Err` says why not.
+async fn prepare(bedrock: &aws_sdk_bedrock::Client, state: &JobState, fix: &Fix<'_>) -> Prepared {
+    let tags = job_tags(bedrock, state.arn.clone())
+        .await
+        .map_err(|e| format!("its tags could not be read: {e}"))?;
+    let request = resubmission(
+        state.kind.resubmit(),
+        &state.raw,
+        fix.event_id,
+        &fix.key.arn,
+        &tags,
+    )?;
+    Ok((request, tags))
+}
+
+/// Submits the stopped job again when that was asked for and possible, and says what was
+/// done and what a person still does.
+async fn finish_resubmission(
+    bedrock: &aws_sdk_bedrock::Client,
+    state: &JobState,
+    fix: &Fix<'_>,
+    stopped: &str,
+    again: Option<Prepared>,
+) -> Result<Fixed, FixError> {
+    let key = &fix.key.arn;
+    let by_hand = |why: String| Fixed {
+        detail: format!("{stopped}{why} Running it again with {key} is for a person."),
+        steps: manual(state, false, true),
+    };
+    let (request, tags) = match again {
+        None => return Ok(by_hand(String::new())),
+        Some(Err(why)) => return Ok(by_hand(format!(" Not submitted again: {why}."))),
+        Some(Ok(prepared)) => prepared,
+    };
+    let spec = state.kind.resubmit();
+    let kind = state.kind;
+    let create = |request: Value| async move {
+        let sent = RawRequest::new(&request);
+        match kind {
+            Kind::Evaluation => bedrock
+                .create_evaluation_job()
+                .customize()
+                .interceptor(sent)
+                .send()
+                .await
+                .map(|out| out.job_arn)
+                .map_err(|e| AwsError::from_sdk(spec.create, &e)),
+            Kind::Batch => bedrock
+                .create_model_invocation_job()
+                .customize()
+                .interceptor(sent)
+                .send()
+                .await
+                .map(|out| out.job_arn)
+                .map_err(|e| AwsError::from_sdk(spec.create, &e)),
+        }
+    };
+    let get = |arn: String| async move { read(bedrock, kind, &arn).await };
+    let tags_of = |arn: String| job_tags(bedrock, arn);
+    match resubmit(spec, (&state.raw, &tags), request, key, create, get, tags_of).await {
+        Ok(new) => Ok(Fixed {
+            detail: format!(
+                "{stopped} Submitted it again as \"{}\" ({}) with {key}: the same configuration, role and tags, proven by reading it back.",
+                new.name, new.arn
+            ),
+            steps: manual(state, false, false),
+        }),
+        Err(ResubmitError::NotSent(why)) => {
+            Ok(by_hand(format!(" Submitting it again failed: {why}.")))
+        }
+        Err(ResubmitError::Unproven { arn, why }) => Err(FixError::Failed {
+            error: format!(
+                "{stopped} It was submitted again as {arn}, but {why}: check that job, and stop it if the difference matters"
+            ),
+        }),
+    }
+}
+
+/// The tags on a job, as (key, value).
+async fn job_tags(bedrock: &aws_sdk_bedrock::Client, arn: String) -> Result<Vec<Tag>, AwsError> {
+    let out = bedrock
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
+    Ok(out
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect())
 }
 
 /// The one part: the data the job holds or writes.
@@ -309,8 +483,9 @@ fn no_fix(state: &JobState) -> &'static str {
 
 /// What a person does: stop the job while it runs, run it again with a key, and take care of
 /// what it already wrote.
-/// `running` says whether the job still runs (after the guard stopped it, it does not).
-fn manual(state: &JobState, running: bool) -> Vec<String> {
+/// `running` says whether the job still runs (after the guard stopped it, it does not);
+/// `run_again` whether a person must run it again (not after the guard submitted it again).
+fn manual(state: &JobState, running: bool, run_again: bool) -> Vec<String> {
     let region = ResourceArn::parse(&state.arn)
         .map(|a| a.region)
         .unwrap_or("<region>");
@@ -323,9 +498,11 @@ fn manual(state: &JobState, running: bool) -> Vec<String> {
                     "Stop the job: aws bedrock stop-evaluation-job --region {region} --job-identifier {arn}"
                 ));
             }
-            steps.push(format!(
+            if run_again {
+                steps.push(format!(
                 "Run it again with a customer-managed key: aws bedrock create-evaluation-job --region {region} --job-name <new name> --customer-encryption-key-id <CMK ARN>, with the same role, evaluation, inference and output configuration (aws bedrock get-evaluation-job --job-identifier {arn} shows them)."
             ));
+            }
             steps.push(format!(
                 "Delete this job and what it holds once the new one is done: aws bedrock batch-delete-evaluation-jobs --region {region} --job-identifiers {arn}"
             ));
@@ -336,10 +513,12 @@ fn manual(state: &JobState, running: bool) -> Vec<String> {
                     "Stop the job: aws bedrock stop-model-invocation-job --region {region} --job-identifier {arn}"
                 ));
             }
-            steps.push(format!(
+            if run_again {
+                steps.push(format!(
                 "Run it again with a customer-managed key for its output: aws bedrock create-model-invocation-job --region {region} --job-name <new name> --output-data-config '{{\"s3OutputDataConfig\":{{\"s3Uri\":\"{}\",\"s3EncryptionKeyId\":\"<CMK ARN>\"}}}}', with the same model, role and input (aws bedrock get-model-invocation-job --job-identifier {arn} shows them).",
                 text(&state.raw, "/outputDataConfig/s3OutputDataConfig/s3Uri").unwrap_or("<output S3 URI>")
             ));
+            }
             if !running {
                 steps.push(
                     "Re-encrypt or delete the output this job already wrote (aws s3 cp --recursive with --sse aws:kms --sse-kms-key-id <CMK ARN> in place)."
@@ -415,8 +594,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(manual(&state, true)[0].starts_with("Stop the job"));
-        let after_stop = manual(&state, false);
+        assert!(manual(&state, true, true)[0].starts_with("Stop the job"));
+        let after_stop = manual(&state, false, true);
         assert!(!after_stop.iter().any(|s| s.starts_with("Stop the job")));
         assert!(
             after_stop

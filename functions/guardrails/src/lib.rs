@@ -19,8 +19,8 @@ use bedrock_cmk_guard::keys::{KeyInfo, KeyRef};
 use bedrock_cmk_guard::raw::{differences, unknown_members, RawBody};
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
-    Subject,
+    AwsError, EventSpec, Fix, FixError, Fixed, Found, Named, Names, Observed, Protection, Reactor,
+    Scope, Subject,
 };
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -243,11 +243,12 @@ impl Reactor for Guardrails {
         observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         deadline: Instant,
-    ) -> Vec<Result<String, FixError>> {
+    ) -> Vec<Result<Fixed, FixError>> {
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
         let mut results = Vec::new();
         for fix in fixes {
-            results.push(fix_draft(&bedrock, observed, fix.key, deadline).await);
+            let fixed = fix_draft(&bedrock, observed, fix.key, deadline).await;
+            results.push(fixed.map(Fixed::from));
         }
         results
     }

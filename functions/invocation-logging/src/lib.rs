@@ -15,8 +15,8 @@ use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::keys::KeyInfo;
 use bedrock_cmk_guard::verdict::{KeyProblem, Location};
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixError, Found, Named, Names, Observed, Protection, Reactor, Scope,
-    Subject,
+    AwsError, EventSpec, Fix, FixError, Fixed, Found, Named, Names, Observed, Protection, Reactor,
+    Scope, Subject,
 };
 use futures_util::future::join_all;
 use tokio::time::Instant;
@@ -236,10 +236,10 @@ impl Reactor for InvocationLogging {
         observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         deadline: Instant,
-    ) -> Vec<Result<String, FixError>> {
+    ) -> Vec<Result<Fixed, FixError>> {
         // Each destination is fixed and proven on its own, at the same time.
         join_all(fixes.iter().map(|fix| async move {
-            match &observed.state.destinations[fix.part] {
+            let fixed = match &observed.state.destinations[fix.part] {
                 Destination::LogGroup(g) => destinations::fix_log_group(scope, g, fix.key).await,
                 Destination::Bucket(b) => {
                     destinations::fix_bucket(scope, b, fix.key, deadline).await
@@ -247,7 +247,8 @@ impl Reactor for InvocationLogging {
                 Destination::Logging => Err(FixError::Refused(
                     "logging is off: there is nothing to put a key on".to_owned(),
                 )),
-            }
+            };
+            fixed.map(Fixed::from)
         }))
         .await
     }

@@ -13,13 +13,14 @@ use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
 pub use bedrock_cmk_guard::jobs::located;
 use bedrock_cmk_guard::jobs::{
-    key_subject, phase, stop_job, text, Phase, Read, ResourceArn, StopError,
+    derived_name, key_subject, phase, resubmission, resubmit, stop_job, text, Phase, RawRequest,
+    Read, ResourceArn, Resubmit, ResubmitError, StopError, Tag,
 };
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
-    AwsError, EventSpec, Fix, FixEffect, FixError, Found, Named, Names, Observed, Protection,
-    Reactor, Scope, Subject,
+    AwsError, EventSpec, Fix, FixEffect, FixError, Fixed, Found, Named, Names, Observed,
+    Protection, Reactor, Scope, Subject,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -288,6 +289,14 @@ impl Reactor for ModelJobs {
         let state = &observed.state;
         let spec = state.kind.spec();
         match fixes.first() {
+            Some(fix) if state.stoppable() && fix.settings.resubmit_jobs => format!(
+                "Would stop {} \"{}\" (status {}) before it makes a model on a key AWS owns, and submit it again as \"{}\" with {}: the same base model, data, hyperparameters, role, VPC and job tags.",
+                spec.noun,
+                state.name(),
+                state.status(),
+                derived_name(state.name(), fix.event_id, RESUBMIT.lowercase),
+                fix.key.arn
+            ),
             Some(fix) if state.stoppable() => format!(
                 "Would stop {} \"{}\" (status {}) before it makes a model on a key AWS owns. Running it again with {} is left to a person (the steps say how).",
                 spec.noun,
@@ -312,14 +321,6 @@ impl Reactor for ModelJobs {
         steps::manual(state, phase(state.status()) == Phase::Running)
     }
 
-    fn steps_after_fix(
-        &self,
-        observed: &Observed<Self::State>,
-        _parts: &[&Protection],
-    ) -> Vec<String> {
-        steps::manual(&observed.state, false)
-    }
-
     /// Stops a running customization job (re-read first, read back after); nothing else
     /// here can be changed.
     async fn remediate(
@@ -328,7 +329,7 @@ impl Reactor for ModelJobs {
         observed: &Observed<Self::State>,
         fixes: &[Fix<'_>],
         _deadline: Instant,
-    ) -> Vec<Result<String, FixError>> {
+    ) -> Vec<Result<Fixed, FixError>> {
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
         let mut results = Vec::with_capacity(fixes.len());
         for fix in fixes {
@@ -338,16 +339,61 @@ impl Reactor for ModelJobs {
     }
 }
 
-/// Stops the customization job, proven, and says what that leaves.
+/// How a customization job is submitted again (bedrock service model, 2023-04-20).
+pub const RESUBMIT: Resubmit = Resubmit {
+    create: "bedrock:CreateModelCustomizationJob",
+    carried: &[
+        "roleArn",
+        "customizationType",
+        "hyperParameters",
+        "trainingDataConfig",
+        "validationDataConfig",
+        "outputDataConfig",
+        "vpcConfig",
+        "customizationConfig",
+    ],
+    renamed: &[("baseModelArn", "baseModelIdentifier")],
+    names: &[
+        ("jobName", "jobName"),
+        ("outputModelName", "customModelName"),
+    ],
+    lowercase: false,
+    output_only: &[
+        "jobArn",
+        "outputModelArn",
+        "clientRequestToken",
+        "status",
+        "statusDetails",
+        "failureMessage",
+        "creationTime",
+        "lastModifiedTime",
+        "endTime",
+        "outputModelKmsKeyArn",
+        "trainingMetrics",
+        "validationMetrics",
+    ],
+    key_in: "/customModelKmsKeyId",
+    key_out: "/outputModelKmsKeyArn",
+    tags: "jobTags",
+};
+
+/// Stops the customization job, proven; with `resubmitJobs`, submits it again with the key,
+/// proven; and says what that leaves.
 async fn stop_customization(
     bedrock: &aws_sdk_bedrock::Client,
     state: &JobState,
     fix: &Fix<'_>,
-) -> Result<String, FixError> {
+) -> Result<Fixed, FixError> {
     if !state.stoppable() {
         return Err(FixError::Refused(no_fix(state.kind).to_owned()));
     }
     let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    // Prepared before the Stop from the answer read in this run (a job's request never
+    // changes): a job that cannot be submitted again is still stopped, and the finding says why.
+    let again = match fix.settings.resubmit_jobs {
+        true => Some(prepare(bedrock, state, fix).await),
+        false => None,
+    };
     let reread = || async {
         let raw = read(bedrock, state.kind, &state.arn).await?;
         Ok(text(&raw, state.kind.spec().status)
@@ -364,10 +410,90 @@ async fn stop_customization(
             .map_err(|e| StopError::of("bedrock:StopModelCustomizationJob", &e))
     };
     let now = stop_job(&noun, reread, stop).await?;
-    Ok(format!(
-        "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns. Running it again with {} is for a person (the steps say how).",
-        fix.key.arn
-    ))
+    let stopped = format!(
+        "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns."
+    );
+    finish_resubmission(bedrock, state, fix, &stopped, again).await
+}
+
+/// A job's request and tags, ready to submit again; `Err` says why it cannot be.
+type Prepared = Result<(Value, Vec<Tag>), String>;
+
+/// The job's request and tags, ready to submit again with the fix's key; `Err` says why not.
+async fn prepare(bedrock: &aws_sdk_bedrock::Client, state: &JobState, fix: &Fix<'_>) -> Prepared {
+    let tags = job_tags(bedrock, state.arn.clone())
+        .await
+        .map_err(|e| format!("its tags could not be read: {e}"))?;
+    let request = resubmission(&RESUBMIT, &state.raw, fix.event_id, &fix.key.arn, &tags)?;
+    Ok((request, tags))
+}
+
+/// Submits the stopped job again when that was asked for and possible, and says what was
+/// done and what a person still does.
+async fn finish_resubmission(
+    bedrock: &aws_sdk_bedrock::Client,
+    state: &JobState,
+    fix: &Fix<'_>,
+    stopped: &str,
+    again: Option<Prepared>,
+) -> Result<Fixed, FixError> {
+    let key = &fix.key.arn;
+    let by_hand = |why: String| Fixed {
+        detail: format!(
+            "{stopped}{why} Running it again with {key} is for a person (the steps say how)."
+        ),
+        steps: steps::manual(state, false),
+    };
+    let (request, tags) = match again {
+        None => return Ok(by_hand(String::new())),
+        Some(Err(why)) => return Ok(by_hand(format!(" Not submitted again: {why}."))),
+        Some(Ok(prepared)) => prepared,
+    };
+    let create = |request: Value| async move {
+        bedrock
+            .create_model_customization_job()
+            .customize()
+            .interceptor(RawRequest::new(&request))
+            .send()
+            .await
+            .map(|out| out.job_arn)
+            .map_err(|e| AwsError::from_sdk(RESUBMIT.create, &e))
+    };
+    let get = |arn: String| async move { read(bedrock, Kind::Customization, &arn).await };
+    let tags_of = |arn: String| job_tags(bedrock, arn);
+    match resubmit(&RESUBMIT, (&state.raw, &tags), request, key, create, get, tags_of).await {
+        Ok(new) => Ok(Fixed {
+            detail: format!(
+                "{stopped} Submitted it again as \"{}\" ({}) with {key}: the same base model, data, hyperparameters, role, VPC and job tags, proven by reading it back.",
+                new.name, new.arn
+            ),
+            steps: steps::after_resubmission(state),
+        }),
+        Err(ResubmitError::NotSent(why)) => {
+            Ok(by_hand(format!(" Submitting it again failed: {why}.")))
+        }
+        Err(ResubmitError::Unproven { arn, why }) => Err(FixError::Failed {
+            error: format!(
+                "{stopped} It was submitted again as {arn}, but {why}: check that job, and stop it if the difference matters"
+            ),
+        }),
+    }
+}
+
+/// The tags on a job (or model), as (key, value).
+async fn job_tags(bedrock: &aws_sdk_bedrock::Client, arn: String) -> Result<Vec<Tag>, AwsError> {
+    let out = bedrock
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
+    Ok(out
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect())
 }
 
 /// The model a job made, if its answer names one.

@@ -65,6 +65,16 @@ pub fn manual(state: &JobState, running: bool) -> Vec<String> {
     steps
 }
 
+/// What is left after the guard stopped the job and submitted it again: the one thing a
+/// job's answer does not show, the tags it was to give its model.
+pub fn after_resubmission(state: &JobState) -> Vec<String> {
+    vec![format!(
+        "If {} was to tag its model (customModelTags, which a job's answer does not show), tag the new job's model the same way once it exists: aws bedrock tag-resource --region {} --resource-arn <new model ARN> --tags key=...,value=...",
+        state.name(),
+        region(&state.arn)
+    )]
+}
+
 fn region(arn: &str) -> &str {
     bedrock_cmk_guard::jobs::ResourceArn::parse(arn)
         .map(|a| a.region)

@@ -10,7 +10,7 @@ use crate::decide::{Judged, Plan};
 use crate::finding::{Action, ActionKind, KeySummary, Status};
 use crate::keys::KeyInfo;
 use crate::ledger::LockError;
-use crate::reactor::{Fix, FixEffect, FixError, Observed, Protection, Reactor};
+use crate::reactor::{Fix, FixEffect, FixError, Fixed, Observed, Protection, Reactor};
 use crate::verdict::Verdict;
 
 /// What acting did: the finding's action, and for each judged protection what happened to it.
@@ -74,20 +74,6 @@ fn steps<R: Reactor>(reactor: &R, observed: &Observed<R::State>, indexes: &[usiz
     }
 }
 
-/// What a person still does after a fix that stops rather than keys (none for a fix that
-/// puts the key in place).
-fn steps_after_fix<R: Reactor>(
-    reactor: &R,
-    observed: &Observed<R::State>,
-    indexes: &[usize],
-) -> Vec<String> {
-    if R::FIX_EFFECT == FixEffect::Keys || indexes.is_empty() {
-        return Vec::new();
-    }
-    let parts: Vec<&Protection> = indexes.iter().map(|&i| &observed.protections[i]).collect();
-    reactor.steps_after_fix(observed, &parts)
-}
-
 fn acted(action: Action, parts: Vec<Part>) -> Acted {
     Acted {
         action,
@@ -121,7 +107,12 @@ pub(super) async fn act<R: Reactor>(
         } => {
             let fixes: Vec<Fix> = fixes
                 .iter()
-                .map(|(part, key)| Fix { part: *part, key })
+                .map(|(part, key)| Fix {
+                    part: *part,
+                    key,
+                    settings: &facts.account_settings,
+                    event_id: &run.call.event_id,
+                })
                 .collect();
             let mut detail = reactor.describe_fix(observed, &fixes);
             still_open(&mut detail, &manual);
@@ -196,7 +187,12 @@ async fn fix<R: Reactor>(
     let fix_deadline: Instant = run.deadline - FINISH_RESERVE;
     let requested: Vec<Fix> = fixes
         .iter()
-        .map(|(part, key)| Fix { part: *part, key })
+        .map(|(part, key)| Fix {
+            part: *part,
+            key,
+            settings: &facts.account_settings,
+            event_id: &run.call.event_id,
+        })
         .collect();
     let results = reactor
         .remediate(scope, observed, &requested, fix_deadline)
@@ -232,22 +228,22 @@ fn outcome<R: Reactor>(
     facts: &Facts,
     observed: &Observed<R::State>,
     requested: &[Fix<'_>],
-    results: Vec<Result<String, FixError>>,
+    results: Vec<Result<Fixed, FixError>>,
     manual: &[(usize, String)],
     locked: bool,
 ) -> Acted {
     let judged = &facts.judged;
     let mut parts = parts(judged, &[], ActionKind::Alerted);
     let mut fixed = Vec::new();
-    // Parts a fix stopped rather than keyed: a person still has steps to take for them.
-    let mut stopped = Vec::new();
+    // What a person still does for parts a fix stopped rather than keyed.
+    let mut left_steps = Vec::new();
     // What was done; what a person must do (and why); what failed; what changed meanwhile.
     let (mut done, mut open, mut errors, mut changed) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (fix, result) in requested.iter().zip(results) {
         let name = &judged[fix.part].name;
         match result {
-            Ok(detail) => {
+            Ok(Fixed { detail, steps }) => {
                 let keyed = R::FIX_EFFECT == FixEffect::Keys;
                 parts[fix.part] = Part {
                     action: ActionKind::Remediated,
@@ -257,7 +253,7 @@ fn outcome<R: Reactor>(
                 if R::FIX_EFFECT != FixEffect::Contains {
                     fixed.push(name.clone());
                 }
-                stopped.push(fix.part);
+                left_steps.extend(steps);
                 done.push(detail);
             }
             Err(FixError::Failed { error }) => {
@@ -315,9 +311,7 @@ fn outcome<R: Reactor>(
         .filter(|&i| matches!(parts[i].action, ActionKind::Alerted | ActionKind::Failed))
         .collect();
     action.steps = steps(reactor, observed, &needs);
-    action
-        .steps
-        .extend(steps_after_fix(reactor, observed, &stopped));
+    action.steps.extend(left_steps);
     Acted {
         action,
         parts,
