@@ -734,3 +734,145 @@ async fn a_stopped_evaluation_job_is_submitted_again_field_for_field() {
 async fn a_stopped_batch_job_is_submitted_again_field_for_field() {
     resubmitted_field_for_field::<data_jobs::DataJobs>(JobKind::Batch).await;
 }
+
+/// Runs `event` with a 12 s deadline and drops the run (as a crash would) once the emulator
+/// has been sent `operation`; returns the deadline.
+async fn crash_after<R: Reactor + Default>(
+    w: &Guarded<R>,
+    event: &serde_json::Value,
+    operation: &str,
+) -> Instant {
+    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left).
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let options = Options {
+        deadline: Some(deadline),
+        ..Options::default()
+    };
+    let ctx = w.account.context(w.env.clone());
+    let before = served(w, operation);
+    let mut run = Box::pin(handle(&w.reactor, &ctx, event, &options));
+    loop {
+        tokio::select! {
+            finished = &mut run => panic!("the run should still be waiting: {finished:?}"),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                if served(w, operation) > before {
+                    break;
+                }
+            }
+        }
+    }
+    drop(run);
+    deadline
+}
+
+/// The run stops the job and dies before it submits it again: the retry after the dead
+/// run's deadline submits it, reports the whole fix once, and one more delivery does nothing.
+#[tokio::test]
+async fn a_crash_between_stop_and_resubmission_is_finished_by_the_retry() {
+    let (w, key) = resubmitting::<model_jobs::ModelJobs>("crash-before-resubmit").await;
+    let a = &w.account;
+    let old = a.full_job(JobKind::Customization).await;
+    // The Stop is answered late: the run dies waiting, after the Stop was sent.
+    a.emulate(json!({"faults": [{"operation": "bedrock:StopModelCustomizationJob", "delaySeconds": 1.5, "count": 1}]}));
+    let e = job_event(JobKind::Customization, &a.id, &old);
+    let created = || served(&w, ":CreateModelCustomizationJob") - 1; // beside the old job's
+    let deadline = crash_after(&w, &e, ":StopModelCustomizationJob").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.job_status(JobKind::Customization, &old).await, "Stopping");
+    assert_eq!(created(), 0, "the crash came first");
+    assert!(w.messages().await.is_empty());
+
+    tokio::time::sleep_until(deadline + Duration::from_millis(4500)).await;
+    let f = w.run(&e).await;
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert_eq!(f.action.kind, ActionKind::Remediated, "{detail}");
+    assert!(detail.contains("interrupted while fixing"), "{detail}");
+    assert!(
+        detail.contains("Finished now: Submitted it again as"),
+        "{detail}"
+    );
+    let new = submitted_arn(&detail);
+    assert_eq!(
+        request_of(a, JobKind::Customization, &new).await.0,
+        request_of(a, JobKind::Customization, &old).await.0
+    );
+    assert_eq!(
+        request_of(a, JobKind::Customization, &new)
+            .await
+            .1
+            .as_deref(),
+        Some(key.as_str())
+    );
+    assert_eq!(created(), 1);
+    assert_eq!(w.messages().await.len(), 1, "the fix is told once");
+    w.run(&e).await;
+    assert!(w.messages().await.is_empty(), "and only once");
+    assert_eq!(created(), 1);
+}
+
+/// The run dies after it sent the new job's Create: the retry's Create carries the same
+/// token, so Bedrock answers with the job the dead run made: one new job, reported once.
+#[tokio::test]
+async fn a_redelivered_submission_finds_the_job_it_made() {
+    let (w, _key) = resubmitting::<data_jobs::DataJobs>("crash-after-resubmit").await;
+    let a = &w.account;
+    let old = a.full_job(JobKind::Batch).await;
+    a.emulate(json!({"faults": [{"operation": "bedrock:CreateModelInvocationJob", "delaySeconds": 1.5, "count": 1}]}));
+    let e = job_event(JobKind::Batch, &a.id, &old);
+    let created = || served(&w, ":CreateModelInvocationJob") - 1; // beside the old job's
+    let deadline = crash_after(&w, &e, ":CreateModelInvocationJob").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        a.job_status(JobKind::Batch, &old).await,
+        "Stopping",
+        "stopped before"
+    );
+    assert!(w.messages().await.is_empty());
+
+    tokio::time::sleep_until(deadline + Duration::from_millis(4500)).await;
+    let f = w.run(&e).await;
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert_eq!(f.action.kind, ActionKind::Remediated, "{detail}");
+    let new = submitted_arn(&detail);
+    assert_eq!(created(), 2, "submitted twice ...");
+    let jobs = a.bedrock.list_model_invocation_jobs().send().await.unwrap();
+    let arns: Vec<&str> = jobs
+        .invocation_job_summaries()
+        .iter()
+        .map(|j| j.job_arn())
+        .collect();
+    assert_eq!(
+        arns.len(),
+        2,
+        "... yet one new job beside the old: {arns:?}"
+    );
+    assert!(arns.contains(&new.as_str()) && arns.contains(&old.as_str()));
+    assert_eq!(w.messages().await.len(), 1);
+}
+
+/// A job that cannot be submitted again (here the stack was deployed without
+/// AllowJobResubmission: AccessDenied) is still stopped; the finding says it was not
+/// submitted again, and why, and the steps say how to run it again.
+#[tokio::test]
+async fn a_job_not_submitted_again_is_stopped_and_says_why() {
+    let (w, _key) = resubmitting::<data_jobs::DataJobs>("resubmit-denied").await;
+    let a = &w.account;
+    let old = a.full_job(JobKind::Evaluation).await;
+    a.emulate(json!({"faults": [{"operation": "bedrock:CreateEvaluationJob", "code": "AccessDeniedException", "status": 403}]}));
+    let f = w.run(&job_event(JobKind::Evaluation, &a.id, &old)).await;
+    let detail = f.action.detail.clone().unwrap_or_default();
+    assert_eq!(f.action.kind, ActionKind::Remediated, "the stop: {detail}");
+    assert_eq!(a.job_status(JobKind::Evaluation, &old).await, "Stopping");
+    assert!(
+        detail.contains(
+            "Not submitted again: bedrock:CreateEvaluationJob failed: AccessDeniedException"
+        ),
+        "{detail}"
+    );
+    assert!(!detail.contains("Submitted it again"), "{detail}");
+    assert!(
+        f.action.steps.iter().any(|s| s.starts_with("Run it again")),
+        "{:?}",
+        f.action.steps
+    );
+}

@@ -21,7 +21,7 @@ use crate::aws::AwsError;
 use crate::intake::Trigger;
 use crate::keys::KeyRef;
 use crate::raw::differences;
-use crate::reactor::{FixError, Subject};
+use crate::reactor::{FixError, Fixed, Subject};
 use crate::verdict::Location;
 
 /// An ARN split at its first five colons: `arn:partition:service:region:account:resource`.
@@ -133,6 +133,12 @@ pub fn phase(status: &str) -> Phase {
     }
 }
 
+/// Whether a job is being stopped or was stopped: what a Stop leaves (a job that completed
+/// or failed was not stopped).
+pub fn stopped_by_now(status: &str) -> bool {
+    matches!(status, "Stopping" | "Stopped")
+}
+
 /// A string member of a raw answer, by JSON pointer (`/outputDataConfig/s3OutputDataConfig/s3EncryptionKeyId`).
 pub fn text<'a>(raw: &'a Value, pointer: &str) -> Option<&'a str> {
     raw.pointer(pointer).and_then(Value::as_str)
@@ -217,7 +223,7 @@ where
         }
     }
     match reread().await {
-        Ok(status) if status == "Stopping" || status == "Stopped" => Ok(status),
+        Ok(status) if stopped_by_now(&status) => Ok(status),
         Ok(status) => Err(FixError::Failed {
             error: format!("the Stop of {noun} was accepted, but it reads {status}"),
         }),
@@ -509,6 +515,73 @@ where
         )));
     }
     Ok(Resubmitted { name, arn })
+}
+
+/// How a reactor words a resubmission: what it carried, and what a person still does.
+pub struct Telling {
+    /// What the new job shares with the old: "the same base model, data, ... and tags".
+    pub carried: &'static str,
+    /// The steps when a person runs the job again.
+    pub by_hand: Vec<String>,
+    /// The steps left after the guard submitted it again.
+    pub after: Vec<String>,
+}
+
+/// The fix as told after the job was stopped (`stopped` says so, in words): submitted again
+/// (`outcome`), not asked for (`None`), or not submitted (a person runs it again). A job made
+/// but not proven is a failed fix.
+pub fn told_after_stop(
+    stopped: &str,
+    key: &str,
+    outcome: Option<Result<Resubmitted, ResubmitError>>,
+    telling: Telling,
+) -> Result<Fixed, FixError> {
+    let by_hand = |why: String, steps: Vec<String>| Fixed {
+        detail: format!(
+            "{stopped}{why} Running it again with {key} is for a person (the steps say how)."
+        ),
+        steps,
+    };
+    match outcome {
+        None => Ok(by_hand(String::new(), telling.by_hand)),
+        Some(Err(ResubmitError::NotSent(why))) => Ok(by_hand(
+            format!(" Not submitted again: {why}."),
+            telling.by_hand,
+        )),
+        Some(outcome) => {
+            let fixed = told_resumed(key, outcome, telling)?;
+            Ok(Fixed {
+                detail: format!("{stopped} {}", fixed.detail),
+                ..fixed
+            })
+        }
+    }
+}
+
+/// The second step of a fix, submitting the stopped job again, as told: only a job submitted
+/// again (and proven) is a fix.
+pub fn told_resumed(
+    key: &str,
+    outcome: Result<Resubmitted, ResubmitError>,
+    telling: Telling,
+) -> Result<Fixed, FixError> {
+    match outcome {
+        Ok(new) => Ok(Fixed {
+            detail: format!(
+                "Submitted it again as \"{}\" ({}) with {key}: {}, proven by reading it back.",
+                new.name, new.arn, telling.carried
+            ),
+            steps: telling.after,
+        }),
+        Err(ResubmitError::NotSent(why)) => Err(FixError::Refused(format!(
+            "the stopped job was not submitted again: {why}"
+        ))),
+        Err(ResubmitError::Unproven { arn, why }) => Err(FixError::Failed {
+            error: format!(
+                "it was submitted again as {arn}, but {why}: check that job, and stop it if the difference matters"
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -214,6 +214,22 @@ pub trait Reactor: Send + Sync {
         async { Ok(()) }
     }
 
+    /// Finishes what an earlier run of this event began and did not live to finish: it died
+    /// while fixing, putting `planned` (key ARNs, comma-separated) in place. Called before
+    /// the resource is judged, when fixing is allowed. `None`: nothing to finish (the default;
+    /// a fix that is one write needs none: the resource is judged as it is and fixed again if
+    /// need be). A fix in two steps (stop a job, then submit it again) finishes the second.
+    fn resume(
+        &self,
+        _scope: &Scope,
+        _named: &Named,
+        _planned: &str,
+        _settings: &AccountSettings,
+        _event_id: &str,
+    ) -> impl Future<Output = Option<Result<Fixed, FixError>>> + Send {
+        async { None }
+    }
+
     /// Puts each fix's key on its part: re-reads first and writes nothing to a part that
     /// changed since `observed`, writes back only what it re-read, then reads back and proves
     /// that nothing but the key (and server-managed fields) changed — within `deadline`.

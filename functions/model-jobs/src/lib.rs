@@ -13,10 +13,12 @@ use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
 pub use bedrock_cmk_guard::jobs::located;
 use bedrock_cmk_guard::jobs::{
-    derived_name, key_subject, phase, resubmission, resubmit, stop_job, text, Phase, RawRequest,
-    Read, ResourceArn, Resubmit, ResubmitError, StopError, Tag,
+    derived_name, key_subject, phase, resubmission, resubmit, stop_job, stopped_by_now, text,
+    told_after_stop, told_resumed, Phase, RawRequest, Read, ResourceArn, Resubmit, ResubmitError,
+    Resubmitted, StopError, Tag, Telling,
 };
 use bedrock_cmk_guard::raw::RawBody;
+use bedrock_cmk_guard::settings::AccountSettings;
 use bedrock_cmk_guard::verdict::Location;
 use bedrock_cmk_guard::{
     AwsError, EventSpec, Fix, FixEffect, FixError, Fixed, Found, Named, Names, Observed,
@@ -321,6 +323,50 @@ impl Reactor for ModelJobs {
         steps::manual(state, phase(state.status()) == Phase::Running)
     }
 
+    /// A run of this event died after it stopped the job and before it submitted it again:
+    /// submits it now (the token derived from the event makes Bedrock answer with the job the
+    /// dead run made, if it got that far).
+    async fn resume(
+        &self,
+        scope: &Scope,
+        named: &Named,
+        planned: &str,
+        settings: &AccountSettings,
+        event_id: &str,
+    ) -> Option<Result<Fixed, FixError>> {
+        let Named::Resource(arn) = named else {
+            return None;
+        };
+        if !settings.resubmit_jobs || Kind::of(arn) != Some(Kind::Customization) {
+            return None;
+        }
+        let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
+        let state = match read(&bedrock, Kind::Customization, arn).await {
+            Ok(raw) => JobState {
+                kind: Kind::Customization,
+                arn: arn.clone(),
+                raw,
+                model: None,
+            },
+            Err(Read::Gone) => return None,
+            Err(Read::Failed(e)) => {
+                let why = format!("the job could not be re-read to submit it again: {e}");
+                return Some(Err(FixError::Refused(why)));
+            }
+        };
+        // A job still running is stopped and submitted by this run, as any other.
+        if !stopped_by_now(state.status()) {
+            return None;
+        }
+        let again = Again {
+            event_id,
+            key: planned,
+        };
+        let prepared = prepare(&bedrock, &state, &again).await;
+        let outcome = submit_again(&bedrock, &state, &again, prepared).await;
+        Some(told_resumed(again.key, outcome, telling(&state)))
+    }
+
     /// Stops a running customization job (re-read first, read back after); nothing else
     /// here can be changed.
     async fn remediate(
@@ -390,8 +436,12 @@ async fn stop_customization(
     let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
     // Prepared before the Stop from the answer read in this run (a job's request never
     // changes): a job that cannot be submitted again is still stopped, and the finding says why.
-    let again = match fix.settings.resubmit_jobs {
-        true => Some(prepare(bedrock, state, fix).await),
+    let again = Again {
+        event_id: fix.event_id,
+        key: &fix.key.arn,
+    };
+    let prepared = match fix.settings.resubmit_jobs {
+        true => Some(prepare(bedrock, state, &again).await),
         false => None,
     };
     let reread = || async {
@@ -413,42 +463,44 @@ async fn stop_customization(
     let stopped = format!(
         "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns."
     );
-    finish_resubmission(bedrock, state, fix, &stopped, again).await
+    let outcome = match prepared {
+        Some(prepared) => Some(submit_again(bedrock, state, &again, prepared).await),
+        None => None,
+    };
+    told_after_stop(&stopped, again.key, outcome, telling(state))
+}
+
+/// What a job is submitted again for: the event (its name and token derive from it) and the
+/// key.
+struct Again<'a> {
+    event_id: &'a str,
+    key: &'a str,
 }
 
 /// A job's request and tags, ready to submit again; `Err` says why it cannot be.
 type Prepared = Result<(Value, Vec<Tag>), String>;
 
 /// The job's request and tags, ready to submit again with the fix's key; `Err` says why not.
-async fn prepare(bedrock: &aws_sdk_bedrock::Client, state: &JobState, fix: &Fix<'_>) -> Prepared {
+async fn prepare(
+    bedrock: &aws_sdk_bedrock::Client,
+    state: &JobState,
+    again: &Again<'_>,
+) -> Prepared {
     let tags = job_tags(bedrock, state.arn.clone())
         .await
         .map_err(|e| format!("its tags could not be read: {e}"))?;
-    let request = resubmission(&RESUBMIT, &state.raw, fix.event_id, &fix.key.arn, &tags)?;
+    let request = resubmission(&RESUBMIT, &state.raw, again.event_id, again.key, &tags)?;
     Ok((request, tags))
 }
 
-/// Submits the stopped job again when that was asked for and possible, and says what was
-/// done and what a person still does.
-async fn finish_resubmission(
+/// Submits the stopped job again from what `prepare` made of it, proven.
+async fn submit_again(
     bedrock: &aws_sdk_bedrock::Client,
     state: &JobState,
-    fix: &Fix<'_>,
-    stopped: &str,
-    again: Option<Prepared>,
-) -> Result<Fixed, FixError> {
-    let key = &fix.key.arn;
-    let by_hand = |why: String| Fixed {
-        detail: format!(
-            "{stopped}{why} Running it again with {key} is for a person (the steps say how)."
-        ),
-        steps: steps::manual(state, false),
-    };
-    let (request, tags) = match again {
-        None => return Ok(by_hand(String::new())),
-        Some(Err(why)) => return Ok(by_hand(format!(" Not submitted again: {why}."))),
-        Some(Ok(prepared)) => prepared,
-    };
+    again: &Again<'_>,
+    prepared: Prepared,
+) -> Result<Resubmitted, ResubmitError> {
+    let (request, tags) = prepared.map_err(ResubmitError::NotSent)?;
     let create = |request: Value| async move {
         bedrock
             .create_model_customization_job()
@@ -461,22 +513,16 @@ async fn finish_resubmission(
     };
     let get = |arn: String| async move { read(bedrock, Kind::Customization, &arn).await };
     let tags_of = |arn: String| job_tags(bedrock, arn);
-    match resubmit(&RESUBMIT, (&state.raw, &tags), request, key, create, get, tags_of).await {
-        Ok(new) => Ok(Fixed {
-            detail: format!(
-                "{stopped} Submitted it again as \"{}\" ({}) with {key}: the same base model, data, hyperparameters, role, VPC and job tags, proven by reading it back.",
-                new.name, new.arn
-            ),
-            steps: steps::after_resubmission(state),
-        }),
-        Err(ResubmitError::NotSent(why)) => {
-            Ok(by_hand(format!(" Submitting it again failed: {why}.")))
-        }
-        Err(ResubmitError::Unproven { arn, why }) => Err(FixError::Failed {
-            error: format!(
-                "{stopped} It was submitted again as {arn}, but {why}: check that job, and stop it if the difference matters"
-            ),
-        }),
+    let old = (&state.raw, tags.as_slice());
+    resubmit(&RESUBMIT, old, request, again.key, create, get, tags_of).await
+}
+
+/// How a resubmission of this job is told.
+fn telling(state: &JobState) -> Telling {
+    Telling {
+        carried: "the same base model, data, hyperparameters, role, VPC and job tags",
+        by_hand: steps::manual(state, false),
+        after: steps::after_resubmission(state),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::finding::{
 use crate::intake::{Named, Trigger};
 use crate::ledger::{now_secs, FixRecord, Published, ResourceUpdate};
 use crate::notify;
-use crate::reactor::{Observed, Reactor};
+use crate::reactor::{FixError, Fixed, Observed, Reactor};
 use crate::settings::Mode;
 
 /// What acting did, and what the ledger said about the event.
@@ -26,8 +26,8 @@ pub(super) struct Outcome {
     pub acted: Acted,
     /// The event was handled before (the claim's summary): nothing is told twice.
     pub already: Option<String>,
-    /// A run of this event died while fixing with this key: whatever it left is told now.
-    pub interrupted_fix: Option<String>,
+    /// A run of this event died while fixing: whatever it left is told now.
+    pub interrupted_fix: Option<Interrupted>,
 }
 
 /// The resource's state after this run (what a fix proved, else what was judged): what the
@@ -35,6 +35,14 @@ pub(super) struct Outcome {
 struct State {
     status: Status,
     fingerprint: String,
+}
+
+/// An earlier run of this event that died while fixing.
+pub(super) struct Interrupted {
+    /// The keys it was putting in place (comma-separated).
+    pub planned: String,
+    /// What the reactor did to finish its fix now, if anything.
+    pub finished: Option<Result<Fixed, FixError>>,
 }
 
 /// The finding of a run that judged the resource.
@@ -57,10 +65,13 @@ pub(super) async fn judged<R: Reactor>(
         )));
         return Ok(finding);
     }
+    // What an interrupted fix left must reach somebody: kept for the retry if the publish fails.
+    let interrupted = interrupted_fix.is_some();
     let publication = match interrupted_fix {
         // Whatever the dead run did was never told.
-        Some(planned) => {
-            note_interrupted_fix(&mut finding, &planned);
+        Some(dead) => {
+            note_interrupted_fix(&mut finding, &dead.planned);
+            note_finished(&mut finding, dead.finished);
             Publication::Tell
         }
         None => decide::publication(
@@ -80,7 +91,8 @@ pub(super) async fn judged<R: Reactor>(
         .parts
         .iter()
         .any(|p| matches!(p.action, ActionKind::Remediated | ActionKind::Failed))
-        || finding.action.kind == ActionKind::Failed;
+        || finding.action.kind == ActionKind::Failed
+        || interrupted;
     let arn = observed.resource.arn.clone();
     tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
 }
@@ -361,6 +373,35 @@ fn note_interrupted_unjudged(finding: &mut Finding, planned: &str) {
     finding.action = Action::new(kind, Some(detail));
 }
 
+/// What finishing the dead run's fix did, added to its finding.
+fn note_finished(finding: &mut Finding, finished: Option<Result<Fixed, FixError>>) {
+    let (kind, said, error) = match finished {
+        None => return,
+        Some(Ok(fixed)) => {
+            finding.action.steps = fixed.steps;
+            (
+                ActionKind::Remediated,
+                format!("Finished now: {}", fixed.detail.trim()),
+                None,
+            )
+        }
+        Some(Err(FixError::Failed { error })) => (
+            ActionKind::Failed,
+            "Finishing it was not proven.".to_owned(),
+            Some(error),
+        ),
+        Some(Err(e)) => (
+            ActionKind::Alerted,
+            format!("It could not be finished now: {e}."),
+            None,
+        ),
+    };
+    finding.action.kind = kind;
+    finding.action.error = error.or(finding.action.error.take());
+    let detail = finding.action.detail.take().unwrap_or_default();
+    finding.action.detail = Some(format!("{detail} {said}").trim().to_owned());
+}
+
 /// Why a resource was not judged.
 pub(super) enum Unjudged {
     /// It no longer exists.
@@ -380,7 +421,7 @@ pub(super) async fn unjudged<R: Reactor>(
     trigger: &Trigger,
     facts: &Facts,
     why: Unjudged,
-    interrupted_fix: Option<String>,
+    interrupted_fix: Option<Interrupted>,
 ) -> Result<Finding, HandlerError> {
     let mut finding = match &why {
         Unjudged::Unrelated(reason) => Finding {
@@ -438,8 +479,9 @@ pub(super) async fn unjudged<R: Reactor>(
     // What an interrupted fix left must reach somebody: kept for the retry if the publish fails.
     let changed = interrupted_fix.is_some();
     let publication = match interrupted_fix {
-        Some(planned) => {
-            note_interrupted_unjudged(&mut finding, &planned);
+        Some(dead) => {
+            note_interrupted_unjudged(&mut finding, &dead.planned);
+            note_finished(&mut finding, dead.finished);
             Publication::Tell
         }
         None => decide::publication(

@@ -13,14 +13,14 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use self::finish::Unjudged;
+use self::facts::Facts;
+use self::finish::{Interrupted, Unjudged};
 use crate::clients::Context;
 use crate::decide::{self, Plan};
 use crate::finding::{Action, Finding, Resource, Severity, Status, TriggerSummary, SCHEMA};
-use crate::intake::{self, Call, Envelope, Intake, IntakeError};
+use crate::intake::{self, Call, Envelope, Intake, IntakeError, Trigger};
 use crate::ledger::{now_secs, Claim, Entry};
-use crate::reactor::Found;
-use crate::reactor::Reactor;
+use crate::reactor::{FixError, Fixed, Found, Reactor};
 use crate::settings::Mode;
 use crate::verdict::Location;
 
@@ -153,6 +153,13 @@ pub async fn handle<R: Reactor>(
             None
         }
     };
+    let interrupted_fix = match interrupted_fix {
+        Some(planned) => {
+            let finished = resume(reactor, &run, &facts, &trigger, &planned).await;
+            Some(Interrupted { planned, finished })
+        }
+        None => None,
+    };
     let already = match &facts.claim {
         Ok(Some(Claim::Completed { summary })) => Some(summary.clone()),
         _ => None,
@@ -189,6 +196,31 @@ pub async fn handle<R: Reactor>(
         interrupted_fix,
     };
     finish::judged::<R>(&run, &facts, &observed, outcome).await
+}
+
+/// Lets the reactor finish what a dead run of this event began, where fixing is allowed now.
+async fn resume<R: Reactor>(
+    reactor: &R,
+    run: &Run<'_>,
+    facts: &Facts,
+    trigger: &Trigger,
+    planned: &str,
+) -> Option<Result<Fixed, FixError>> {
+    let Ok(scope) = &facts.scope else {
+        return None;
+    };
+    if facts.mode != Mode::Remediate || facts.settings_error().is_some() {
+        return None;
+    }
+    reactor
+        .resume(
+            scope,
+            &trigger.named,
+            planned,
+            &facts.account_settings,
+            &run.call.event_id,
+        )
+        .await
 }
 
 fn base<R: Reactor>(call: &Call, at: &Location, resource: Option<&Resource>) -> Finding {
