@@ -8,7 +8,8 @@
 # invocation-logging function refuses to put a key there that the services may not use and
 # says which statement to add; once a person has added it, the fix the alert suggests (the
 # CLI) puts the key on every destination, and the fix's own events stay silent; a log group
-# that loses its key later gets it back at once.
+# that loses its key later gets it back at once. Last, a fine-tuning job started without a
+# CMK: the model-jobs function stops it and submits it again with the CMK, in one message.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -108,6 +109,13 @@ demo take-key-off
 invoke disassociate.json finding-11.json
 demo inbox
 demo logging
+
+step "12. someone starts a fine-tuning job without a CMK: CreateModelCustomizationJob -> model-jobs function (mode remediate, resubmitJobs)"
+demo resubmit-jobs
+start_function model-jobs
+invoke job.json finding-12.json
+demo inbox
+demo jobs
 
 step "done"
 echo "  findings, events and logs are in $DEMO_DIR"

@@ -469,8 +469,9 @@ async fn a_run_that_dies_after_its_stop_is_reported_by_the_retry() {
     // The Stop is answered late: the run dies while it waits, after the Stop was sent.
     a.emulate(json!({"faults": [{"operation": "bedrock:StopModelCustomizationJob", "delaySeconds": 1.5, "count": 1}]}));
     let e = job_event(JobKind::Customization, &a.id, &arn);
-    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left).
-    let deadline = Instant::now() + Duration::from_secs(12);
+    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left; the whole
+    // suite runs at once, and reading the job and the ledger can take seconds then).
+    let deadline = Instant::now() + Duration::from_secs(20);
     let options = Options {
         deadline: Some(deadline),
         ..Options::default()
@@ -742,8 +743,9 @@ async fn crash_after<R: Reactor + Default>(
     event: &serde_json::Value,
     operation: &str,
 ) -> Instant {
-    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left).
-    let deadline = Instant::now() + Duration::from_secs(12);
+    // Time enough to begin a fix even on a busy machine (a fix needs 7 s left; the whole
+    // suite runs at once, and reading the job and the ledger can take seconds then).
+    let deadline = Instant::now() + Duration::from_secs(20);
     let options = Options {
         deadline: Some(deadline),
         ..Options::default()

@@ -77,6 +77,17 @@ fn still_open(finding: &Finding) -> Vec<&str> {
         .collect()
 }
 
+/// Whether the fix stopped what was writing without a CMK (a job) rather than putting a key
+/// on anything: every part it changed carries no key after it.
+fn stopped_only(finding: &Finding) -> bool {
+    let mut changed = finding
+        .protections
+        .iter()
+        .filter(|p| p.action == ActionKind::Remediated)
+        .peekable();
+    changed.peek().is_some() && changed.all(|p| p.key_after.is_none())
+}
+
 fn changed_parts(finding: &Finding, kind: ActionKind) -> Vec<&str> {
     finding
         .protections
@@ -91,6 +102,9 @@ pub fn title(finding: &Finding) -> String {
     let what = format!("{} \"{}\"", noun(finding), display_name(finding));
     let open = still_open(finding);
     match (finding.status, finding.action.kind) {
+        (_, ActionKind::Remediated) if stopped_only(finding) => format!(
+            "Stopped: {what}, which ran without an allowed customer-managed KMS key (what is left is below)"
+        ),
         (_, ActionKind::Remediated) if open.is_empty() => {
             format!("Fixed: {what} now uses a customer-managed KMS key")
         }
@@ -102,7 +116,7 @@ pub fn title(finding: &Finding) -> String {
         (_, ActionKind::WouldRemediate) => {
             let would = changed_parts(finding, ActionKind::WouldRemediate);
             let rest: Vec<&str> = open.into_iter().filter(|p| !would.contains(p)).collect();
-            let mut t = format!("Dry run: {what} would be re-encrypted with a customer-managed KMS key");
+            let mut t = format!("Dry run: {what} would be fixed automatically");
             if !rest.is_empty() {
                 t.push_str(&format!(" ({}); still needs a person: {}", would.join(", "), rest.join(", ")));
             }
@@ -372,6 +386,7 @@ pub fn chat(finding: &Finding) -> serde_json::Value {
 fn subject(finding: &Finding) -> String {
     let partly = !still_open(finding).is_empty();
     let what = match (finding.status, finding.action.kind) {
+        (_, ActionKind::Remediated) if stopped_only(finding) => "Stopped",
         (_, ActionKind::Remediated) if partly => "Partly fixed",
         (_, ActionKind::Remediated) => "Fixed",
         (_, ActionKind::WouldRemediate) => "Dry run, would fix",

@@ -60,7 +60,11 @@ fn finding(kind: ActionKind) -> Finding {
             state: Some("Enabled".to_owned()),
             account: Some("111122223333".to_owned()),
         }),
-        protections: vec![part("DRAFT", Some(key(AWS_KEY, KeyManager::Aws)), kind)],
+        protections: vec![ProtectionSummary {
+            // A fix that keys a part proves the key it put there.
+            key_after: (kind == ActionKind::Remediated).then(|| key(CMK, KeyManager::Customer)),
+            ..part("DRAFT", Some(key(AWS_KEY, KeyManager::Aws)), kind)
+        }],
         reason: "the guardrail is encrypted with an AWS-managed key".to_owned(),
         trigger: TriggerSummary {
             event_name: "UpdateGuardrail".to_owned(),
@@ -192,6 +196,19 @@ fn titles_say_what_was_done() {
         subject(ActionKind::Remediated),
         "[cmk-guard] Fixed: Bedrock guardrail \"support-bot\""
     );
+}
+
+/// A job the guard stopped carries no key afterwards: it is told as stopped, never as a
+/// resource that "now uses" a customer-managed key.
+#[test]
+fn a_stop_is_told_as_a_stop_not_as_a_key() {
+    let mut f = finding(ActionKind::Remediated);
+    f.resource.name = Some("support-ft".to_owned());
+    f.protections[0].key_after = None;
+    let told = title(&f);
+    assert!(told.starts_with("Stopped: "), "{told}");
+    assert!(!told.contains("now uses"), "{told}");
+    assert!(render(&f).subject.starts_with("[cmk-guard] Stopped: "));
 }
 
 #[test]

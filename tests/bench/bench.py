@@ -201,7 +201,8 @@ def evaluation_job(key=None):
 
 def job_scenarios(function, good):
     """(name, settings parameter, set-up before each cold start, events) per scenario: a job
-    on a CMK, one without (alerted), and one without that is stopped. Every cold start gets a
+    on a CMK, one without (alerted), one without that is stopped, and one that is stopped and
+    submitted again (resubmitJobs). Every cold start gets a
     job of its own: a stopped job is not stopped again."""
     make, fixture = ((customization_job, "CreateModelCustomizationJob.json") if function == "model-jobs"
                      else (evaluation_job, "CreateEvaluationJob.json"))
@@ -215,6 +216,7 @@ def job_scenarios(function, good):
         ("compliant (CMK)", "/bench/alert", setup(good), events),
         ("alert (no key)", "/bench/alert", setup(None), events),
         ("remediate (stop)", "/bench/remediate", setup(None), events),
+        ("resubmit (stop, again)", "/bench/resubmit", setup(None), events),
     ]
 
 
@@ -300,6 +302,9 @@ def main():
     ssm.put_parameter(Name="/bench/alert", Type="String", Overwrite=True, Value=json.dumps({"defaults": {"mode": "alert"}}))
     ssm.put_parameter(Name="/bench/remediate", Type="String", Overwrite=True,
                       Value=json.dumps({"defaults": {"mode": "remediate", "remediationKeys": {REGION: good}}}))
+    ssm.put_parameter(Name="/bench/resubmit", Type="String", Overwrite=True,
+                      Value=json.dumps({"defaults": {"mode": "remediate", "remediationKeys": {REGION: good},
+                                                     "resubmitJobs": True}}))
     # A Lambda-like environment. TLS roots come from one bundle file: this machine also sets
     # SSL_CERT_DIR to Debian's directory of ~290 entries, which the function would stat and
     # read one by one at start-up (about 3 ms here); Lambda's image sets neither.

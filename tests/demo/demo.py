@@ -87,6 +87,44 @@ def setup_logging(key):
     print(f"  the CMK's key policy lets this account use it; {RED}not CloudWatch Logs, not Bedrock{RESET}")
 
 
+def job_event(arn, event_id):
+    """The CreateModelCustomizationJob fixture, moved into the emulator's account and Region."""
+    account = arn.split(":")[4]
+    e = json.loads((FIXTURES / "CreateModelCustomizationJob.json").read_text().replace(FIXTURE_ACCOUNT, account))
+    e["region"] = REGION
+    e["detail"].update(awsRegion=REGION, eventID=event_id)
+    e["detail"]["responseElements"]["jobArn"] = arn
+    return e
+
+
+def setup_job():
+    """A fine-tuning job started without a CMK: the model it makes would be on a key AWS owns."""
+    arn = client("bedrock").create_model_customization_job(
+        jobName="support-assistant-ft", customModelName="support-assistant",
+        roleArn=f"arn:aws:iam::{state()['account']}:role/bedrock-customization",
+        baseModelIdentifier="amazon.titan-text-express-v1:0:8k", customizationType="FINE_TUNING",
+        trainingDataConfig={"s3Uri": "s3://support-training/train.jsonl"},
+        validationDataConfig={"validators": [{"s3Uri": "s3://support-training/validate.jsonl"}]},
+        outputDataConfig={"s3Uri": "s3://support-training/output/"},
+        hyperParameters={"epochCount": "2", "batchSize": "8", "learningRate": "0.00001"},
+        jobTags=[{"key": "team", "value": "support"}],
+    )["jobArn"]  # no customModelKmsKeyId
+    (OUT / "job.json").write_text(json.dumps(job_event(arn, "demo-0201")))
+    print(f"  customization job {arn}  {RED}(no customModelKmsKeyId: its model would be on a key AWS owns){RESET}")
+
+
+def jobs():
+    """The customization jobs of the account: status and the key their model gets."""
+    bedrock = client("bedrock")
+    for summary in bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]:
+        j = bedrock.get_model_customization_job(jobIdentifier=summary["jobArn"])
+        key = j.get("outputModelKmsKeyArn")
+        colour = GREEN if key else RED
+        print(f"  {j['jobName']:<34} {j['status']:<10} model key={colour}{key or '(none: a key AWS owns)'}{RESET}")
+        print(f"  {DIM}{'':<34} {j['baseModelArn'].rsplit('/', 1)[1]}, {len(j.get('hyperParameters', {}))} hyperparameters, "
+              f"tags {bedrock.list_tags_for_resource(resourceARN=j['jobArn'])['tags']}{RESET}")
+
+
 def setup():
     OUT.mkdir(parents=True, exist_ok=True)
     kms, bedrock, sns, sqs, ssm = (client(n) for n in ("kms", "bedrock", "sns", "sqs", "ssm"))
@@ -145,12 +183,15 @@ def setup():
     print(f"  ledger           DynamoDB table {LEDGER} (STATE_TABLE)")
     print(f"  alert topic      {topic} -> SQS alerts-inbox")
     setup_logging(key["Arn"])
+    setup_job()
     print(f"  settings         {SETTINGS}: mode alert, remediation key for {REGION} = the CMK")
 
 
-def settings(mode, key=None):
+def settings(mode, key=None, resubmit=False):
     key = key or state()["key"]
     doc = {"defaults": {"mode": mode, "remediationKeys": {REGION: key}}}
+    if resubmit:
+        doc["defaults"]["resubmitJobs"] = True
     client("ssm").put_parameter(Name=SETTINGS, Value=json.dumps(doc), Type="String", Overwrite=True)
     print(f"  settings {SETTINGS} -> {json.dumps(doc)}")
 
@@ -271,4 +312,5 @@ if __name__ == "__main__":
     command, *args = sys.argv[1:]
     {"setup": setup, "settings": settings, "guardrail": guardrail, "finding": finding, "inbox": inbox,
      "follow-steps": follow_steps, "logging": logging, "allow-services": allow_services,
-     "take-key-off": take_key_off}[command](*args)
+     "take-key-off": take_key_off, "jobs": jobs,
+     "resubmit-jobs": lambda: settings("remediate", resubmit=True)}[command](*args)
