@@ -8,7 +8,7 @@ use bedrock_cmk_guard::clients::Env;
 use bedrock_cmk_guard::finding::{ActionKind, Finding, Status};
 use bedrock_cmk_guard::pipeline::{handle, Options};
 use bedrock_cmk_guard::settings::Mode;
-use cmk_guard_tests::{event, target_dir, Account, REGION};
+use cmk_guard_tests::{event, job_event, target_dir, Account, JobKind, REGION};
 use guardrails::Guardrails;
 use serde_json::json;
 
@@ -291,4 +291,38 @@ async fn the_cli_runs_the_reactor_of_the_event() {
     assert!(finding.protections.iter().any(
         |p| p.name == format!("log group {}", d.log_group) && p.verdict == Status::NonCompliant
     ));
+}
+
+/// `cmk-guard check` runs every job event through its reactor: the model-jobs events under
+/// `bedrock-custom-model-cmk`, the data-jobs events under `bedrock-data-job-cmk`.
+#[tokio::test]
+async fn every_job_event_is_checked() {
+    let a = Account::new("cli-jobs").await;
+    for kind in JobKind::ALL {
+        let arn = a.job(kind, None).await;
+        let file = write(
+            &format!("{kind:?}.json"),
+            &job_event(kind, &a.id, &arn).to_string(),
+        );
+        let out = cmk_guard(&a, &["check", "--event", file.to_str().unwrap()], &[]);
+        assert!(
+            out.status.success(),
+            "{kind:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let finding: Finding = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            finding.status,
+            Status::NonCompliant,
+            "{kind:?}: {}",
+            finding.reason
+        );
+        assert_eq!(finding.resource.arn.as_deref(), Some(arn.as_str()));
+        let check = if kind.is_model_job() {
+            "bedrock-custom-model-cmk"
+        } else {
+            "bedrock-data-job-cmk"
+        };
+        assert_eq!(finding.check, check, "{kind:?}");
+    }
 }

@@ -674,6 +674,20 @@ async fn resubmitted_field_for_field<R: Reactor + Default>(kind: JobKind) {
     assert!(name.len() <= 63, "{name}");
 
     let [told] = w.messages().await.try_into().expect("one message");
+    // The same event again submits nothing twice; the new job's own Create event (the
+    // guard's) finds it on the key: silent.
+    let creates = || {
+        a.calls()
+            .iter()
+            .filter(|c| c.starts_with("bedrock:Create"))
+            .count()
+    };
+    let created = creates();
+    w.run(&event).await;
+    assert_eq!(creates(), created, "{kind:?}: no second submission");
+    let own = w.run(&job_event(kind, &a.id, &new)).await;
+    assert_eq!(own.status, Status::Compliant, "{kind:?}: {}", own.reason);
+    assert!(w.messages().await.is_empty(), "{kind:?}: nothing more told");
     let told_detail = told.action.detail.unwrap_or_default();
     assert!(
         told_detail.contains(&old_name(a, kind, &old).await) && told_detail.contains(&new),

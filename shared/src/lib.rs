@@ -11,6 +11,7 @@ pub mod clients;
 pub mod decide;
 pub mod finding;
 pub mod intake;
+pub mod job_fix;
 pub mod jobs;
 pub mod keys;
 pub mod lambda;

@@ -7,11 +7,11 @@
 
 use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
-use bedrock_cmk_guard::jobs::{
-    derived_name, key_subject, located, phase, resubmission, resubmit, stop_job, stopped_by_now,
-    text, told_after_stop, told_resumed, Phase, RawRequest, Read, ResourceArn, Resubmit,
-    ResubmitError, Resubmitted, StopError, Tag, Telling,
+use bedrock_cmk_guard::job_fix::{
+    derived_name, resume_resubmission, stop_and_resubmit, JobCalls, JobFix, RawRequest, Resubmit,
+    StopError, Tag, Telling,
 };
+use bedrock_cmk_guard::jobs::{key_subject, located, phase, text, Phase, Read, ResourceArn};
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::settings::AccountSettings;
 use bedrock_cmk_guard::verdict::{KeyProblem, Location};
@@ -241,29 +241,25 @@ impl Reactor for DataJobs {
             return None;
         }
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
-        let state = match read(&bedrock, kind, arn).await {
-            Ok(raw) => JobState {
-                kind,
-                arn: arn.clone(),
-                raw,
-            },
-            Err(Read::Gone) => return None,
-            Err(Read::Failed(e)) => {
-                let why = format!("the job could not be re-read to submit it again: {e}");
-                return Some(Err(FixError::Refused(why)));
-            }
-        };
-        // A job still running is stopped and submitted by this run, as any other.
-        if !stopped_by_now(state.status()) {
-            return None;
-        }
-        let again = Again {
+        let job = JobFix {
+            arn,
+            status: "/status",
+            spec: kind.resubmit(),
             event_id,
             key: planned,
         };
-        let prepared = prepare(&bedrock, &state, &again).await;
-        let outcome = submit_again(&bedrock, &state, &again, prepared).await;
-        Some(told_resumed(again.key, outcome, telling(&state)))
+        let calls = DataCalls {
+            bedrock: &bedrock,
+            kind,
+        };
+        resume_resubmission(&calls, &job, |raw| {
+            telling(&JobState {
+                kind,
+                arn: arn.clone(),
+                raw: raw.clone(),
+            })
+        })
+        .await
     }
 
     /// Stops a running job (re-read first, read back after).
@@ -355,116 +351,110 @@ async fn stop(
     if !state.running() {
         return Err(FixError::Refused(no_fix(state).to_owned()));
     }
-    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
-    // Prepared before the Stop from the answer read in this run (a job's request never
-    // changes): a job that cannot be submitted again is still stopped, and the finding says why.
-    let again = Again {
+    let job = JobFix {
+        arn: &state.arn,
+        status: "/status",
+        spec: state.kind.resubmit(),
         event_id: fix.event_id,
         key: &fix.key.arn,
     };
-    let prepared = match fix.settings.resubmit_jobs {
-        true => Some(prepare(bedrock, state, &again).await),
-        false => None,
+    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    let stopped = |now: &str| {
+        format!(
+            "Stopped {noun} (it reads {now}): it {} no more under a key it does not choose. What it already holds stays as it is, for a person (the steps say how).",
+            state.kind.verb()
+        )
     };
-    let reread = || async {
-        let raw = read(bedrock, state.kind, &state.arn).await?;
-        Ok(text(&raw, "/status").unwrap_or("unknown").to_owned())
+    let calls = DataCalls {
+        bedrock,
+        kind: state.kind,
     };
-    let call = state.kind.spec().stop;
-    let stop = || async {
-        match state.kind {
-            Kind::Evaluation => bedrock
+    let resubmit = fix.settings.resubmit_jobs;
+    stop_and_resubmit(
+        &calls,
+        &job,
+        &state.raw,
+        &noun,
+        resubmit,
+        stopped,
+        telling(state),
+    )
+    .await
+}
+
+/// The Bedrock calls for one kind of job here.
+struct DataCalls<'a> {
+    bedrock: &'a aws_sdk_bedrock::Client,
+    kind: Kind,
+}
+
+impl JobCalls for DataCalls<'_> {
+    async fn read(&self, arn: &str) -> Result<Value, Read> {
+        read(self.bedrock, self.kind, arn).await
+    }
+
+    async fn stop(&self, arn: &str) -> Result<(), StopError> {
+        let call = self.kind.spec().stop;
+        match self.kind {
+            Kind::Evaluation => self
+                .bedrock
                 .stop_evaluation_job()
-                .job_identifier(&state.arn)
+                .job_identifier(arn)
                 .send()
                 .await
                 .map(drop)
                 .map_err(|e| StopError::of(call, &e)),
-            Kind::Batch => bedrock
+            Kind::Batch => self
+                .bedrock
                 .stop_model_invocation_job()
-                .job_identifier(&state.arn)
+                .job_identifier(arn)
                 .send()
                 .await
                 .map(drop)
                 .map_err(|e| StopError::of(call, &e)),
         }
-    };
-    let now = stop_job(&noun, reread, stop).await?;
-    let stopped = format!(
-        "Stopped {noun} (it reads {now}): it {} no more under a key it does not choose. What it already holds stays as it is, for a person (the steps say how).",
-        state.kind.verb()
-    );
-    let outcome = match prepared {
-        Some(prepared) => Some(submit_again(bedrock, state, &again, prepared).await),
-        None => None,
-    };
-    told_after_stop(&stopped, again.key, outcome, telling(state))
-}
+    }
 
-/// What a job is submitted again for: the event (its name and token derive from it) and the
-/// key.
-struct Again<'a> {
-    event_id: &'a str,
-    key: &'a str,
-}
-
-/// A job's request and tags, ready to submit again; `Err` says why it cannot be.
-type Prepared = Result<(Value, Vec<Tag>), String>;
-
-/// The job's request and tags, ready to submit again with the fix's key; `Err` says why not.
-async fn prepare(
-    bedrock: &aws_sdk_bedrock::Client,
-    state: &JobState,
-    again: &Again<'_>,
-) -> Prepared {
-    let tags = job_tags(bedrock, state.arn.clone())
-        .await
-        .map_err(|e| format!("its tags could not be read: {e}"))?;
-    let request = resubmission(
-        state.kind.resubmit(),
-        &state.raw,
-        again.event_id,
-        again.key,
-        &tags,
-    )?;
-    Ok((request, tags))
-}
-
-/// Submits the stopped job again from what `prepare` made of it, proven.
-async fn submit_again(
-    bedrock: &aws_sdk_bedrock::Client,
-    state: &JobState,
-    again: &Again<'_>,
-    prepared: Prepared,
-) -> Result<Resubmitted, ResubmitError> {
-    let (request, tags) = prepared.map_err(ResubmitError::NotSent)?;
-    let spec = state.kind.resubmit();
-    let kind = state.kind;
-    let create = |request: Value| async move {
+    async fn create(&self, request: Value) -> Result<String, AwsError> {
+        let call = self.kind.resubmit().create;
         let sent = RawRequest::new(&request);
-        match kind {
-            Kind::Evaluation => bedrock
+        match self.kind {
+            Kind::Evaluation => self
+                .bedrock
                 .create_evaluation_job()
                 .customize()
                 .interceptor(sent)
                 .send()
                 .await
                 .map(|out| out.job_arn)
-                .map_err(|e| AwsError::from_sdk(spec.create, &e)),
-            Kind::Batch => bedrock
+                .map_err(|e| AwsError::from_sdk(call, &e)),
+            Kind::Batch => self
+                .bedrock
                 .create_model_invocation_job()
                 .customize()
                 .interceptor(sent)
                 .send()
                 .await
                 .map(|out| out.job_arn)
-                .map_err(|e| AwsError::from_sdk(spec.create, &e)),
+                .map_err(|e| AwsError::from_sdk(call, &e)),
         }
-    };
-    let get = |arn: String| async move { read(bedrock, kind, &arn).await };
-    let tags_of = |arn: String| job_tags(bedrock, arn);
-    let old = (&state.raw, tags.as_slice());
-    resubmit(spec, old, request, again.key, create, get, tags_of).await
+    }
+
+    async fn tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
+        let out = self
+            .bedrock
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
+        Ok(out
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
 }
 
 /// How a resubmission of this job is told.
@@ -474,22 +464,6 @@ fn telling(state: &JobState) -> Telling {
         by_hand: manual(state, false, true),
         after: manual(state, false, false),
     }
-}
-
-/// The tags on a job, as (key, value).
-async fn job_tags(bedrock: &aws_sdk_bedrock::Client, arn: String) -> Result<Vec<Tag>, AwsError> {
-    let out = bedrock
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
-    Ok(out
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect())
 }
 
 /// The one part: the data the job holds or writes.

@@ -11,12 +11,12 @@ mod steps;
 
 use bedrock_cmk_guard::finding::Resource;
 use bedrock_cmk_guard::intake::Trigger;
-pub use bedrock_cmk_guard::jobs::located;
-use bedrock_cmk_guard::jobs::{
-    derived_name, key_subject, phase, resubmission, resubmit, stop_job, stopped_by_now, text,
-    told_after_stop, told_resumed, Phase, RawRequest, Read, ResourceArn, Resubmit, ResubmitError,
-    Resubmitted, StopError, Tag, Telling,
+use bedrock_cmk_guard::job_fix::{
+    derived_name, resume_resubmission, stop_and_resubmit, JobCalls, JobFix, RawRequest, Resubmit,
+    StopError, Tag, Telling,
 };
+pub use bedrock_cmk_guard::jobs::located;
+use bedrock_cmk_guard::jobs::{key_subject, phase, text, Phase, Read, ResourceArn};
 use bedrock_cmk_guard::raw::RawBody;
 use bedrock_cmk_guard::settings::AccountSettings;
 use bedrock_cmk_guard::verdict::Location;
@@ -341,30 +341,22 @@ impl Reactor for ModelJobs {
             return None;
         }
         let bedrock = aws_sdk_bedrock::Client::new(&scope.config);
-        let state = match read(&bedrock, Kind::Customization, arn).await {
-            Ok(raw) => JobState {
-                kind: Kind::Customization,
-                arn: arn.clone(),
-                raw,
-                model: None,
-            },
-            Err(Read::Gone) => return None,
-            Err(Read::Failed(e)) => {
-                let why = format!("the job could not be re-read to submit it again: {e}");
-                return Some(Err(FixError::Refused(why)));
-            }
-        };
-        // A job still running is stopped and submitted by this run, as any other.
-        if !stopped_by_now(state.status()) {
-            return None;
-        }
-        let again = Again {
+        let job = JobFix {
+            arn,
+            status: CUSTOMIZATION.status,
+            spec: &RESUBMIT,
             event_id,
             key: planned,
         };
-        let prepared = prepare(&bedrock, &state, &again).await;
-        let outcome = submit_again(&bedrock, &state, &again, prepared).await;
-        Some(told_resumed(again.key, outcome, telling(&state)))
+        resume_resubmission(&CustomizationCalls(&bedrock), &job, |raw| {
+            telling(&JobState {
+                kind: Kind::Customization,
+                arn: arn.clone(),
+                raw: raw.clone(),
+                model: None,
+            })
+        })
+        .await
     }
 
     /// Stops a running customization job (re-read first, read back after); nothing else
@@ -433,76 +425,53 @@ async fn stop_customization(
     if !state.stoppable() {
         return Err(FixError::Refused(no_fix(state.kind).to_owned()));
     }
-    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
-    // Prepared before the Stop from the answer read in this run (a job's request never
-    // changes): a job that cannot be submitted again is still stopped, and the finding says why.
-    let again = Again {
+    let job = JobFix {
+        arn: &state.arn,
+        status: CUSTOMIZATION.status,
+        spec: &RESUBMIT,
         event_id: fix.event_id,
         key: &fix.key.arn,
     };
-    let prepared = match fix.settings.resubmit_jobs {
-        true => Some(prepare(bedrock, state, &again).await),
-        false => None,
+    let noun = format!("{} \"{}\"", state.kind.spec().noun, state.name());
+    let stopped = |now: &str| {
+        format!(
+            "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns."
+        )
     };
-    let reread = || async {
-        let raw = read(bedrock, state.kind, &state.arn).await?;
-        Ok(text(&raw, state.kind.spec().status)
-            .unwrap_or("unknown")
-            .to_owned())
-    };
-    let stop = || async {
-        bedrock
+    let calls = CustomizationCalls(bedrock);
+    let resubmit = fix.settings.resubmit_jobs;
+    stop_and_resubmit(
+        &calls,
+        &job,
+        &state.raw,
+        &noun,
+        resubmit,
+        stopped,
+        telling(state),
+    )
+    .await
+}
+
+/// The Bedrock calls for a customization job, the one kind here a fix can stop.
+struct CustomizationCalls<'a>(&'a aws_sdk_bedrock::Client);
+
+impl JobCalls for CustomizationCalls<'_> {
+    async fn read(&self, arn: &str) -> Result<Value, Read> {
+        read(self.0, Kind::Customization, arn).await
+    }
+
+    async fn stop(&self, arn: &str) -> Result<(), StopError> {
+        self.0
             .stop_model_customization_job()
-            .job_identifier(&state.arn)
+            .job_identifier(arn)
             .send()
             .await
             .map(drop)
             .map_err(|e| StopError::of("bedrock:StopModelCustomizationJob", &e))
-    };
-    let now = stop_job(&noun, reread, stop).await?;
-    let stopped = format!(
-        "Stopped {noun} (it reads {now}): it makes no model, so nothing it made is left on a key AWS owns."
-    );
-    let outcome = match prepared {
-        Some(prepared) => Some(submit_again(bedrock, state, &again, prepared).await),
-        None => None,
-    };
-    told_after_stop(&stopped, again.key, outcome, telling(state))
-}
+    }
 
-/// What a job is submitted again for: the event (its name and token derive from it) and the
-/// key.
-struct Again<'a> {
-    event_id: &'a str,
-    key: &'a str,
-}
-
-/// A job's request and tags, ready to submit again; `Err` says why it cannot be.
-type Prepared = Result<(Value, Vec<Tag>), String>;
-
-/// The job's request and tags, ready to submit again with the fix's key; `Err` says why not.
-async fn prepare(
-    bedrock: &aws_sdk_bedrock::Client,
-    state: &JobState,
-    again: &Again<'_>,
-) -> Prepared {
-    let tags = job_tags(bedrock, state.arn.clone())
-        .await
-        .map_err(|e| format!("its tags could not be read: {e}"))?;
-    let request = resubmission(&RESUBMIT, &state.raw, again.event_id, again.key, &tags)?;
-    Ok((request, tags))
-}
-
-/// Submits the stopped job again from what `prepare` made of it, proven.
-async fn submit_again(
-    bedrock: &aws_sdk_bedrock::Client,
-    state: &JobState,
-    again: &Again<'_>,
-    prepared: Prepared,
-) -> Result<Resubmitted, ResubmitError> {
-    let (request, tags) = prepared.map_err(ResubmitError::NotSent)?;
-    let create = |request: Value| async move {
-        bedrock
+    async fn create(&self, request: Value) -> Result<String, AwsError> {
+        self.0
             .create_model_customization_job()
             .customize()
             .interceptor(RawRequest::new(&request))
@@ -510,11 +479,23 @@ async fn submit_again(
             .await
             .map(|out| out.job_arn)
             .map_err(|e| AwsError::from_sdk(RESUBMIT.create, &e))
-    };
-    let get = |arn: String| async move { read(bedrock, Kind::Customization, &arn).await };
-    let tags_of = |arn: String| job_tags(bedrock, arn);
-    let old = (&state.raw, tags.as_slice());
-    resubmit(&RESUBMIT, old, request, again.key, create, get, tags_of).await
+    }
+
+    async fn tags(&self, arn: &str) -> Result<Vec<Tag>, AwsError> {
+        let out = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
+        Ok(out
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
 }
 
 /// How a resubmission of this job is told.
@@ -524,22 +505,6 @@ fn telling(state: &JobState) -> Telling {
         by_hand: steps::manual(state, false),
         after: steps::after_resubmission(state),
     }
-}
-
-/// The tags on a job (or model), as (key, value).
-async fn job_tags(bedrock: &aws_sdk_bedrock::Client, arn: String) -> Result<Vec<Tag>, AwsError> {
-    let out = bedrock
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("bedrock:ListTagsForResource", &e))?;
-    Ok(out
-        .tags
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect())
 }
 
 /// The model a job made, if its answer names one.
