@@ -1,0 +1,70 @@
+"""The guard's own failures must reach somebody: every alarm publishes to the alert topic, and
+the topic is, by default, encrypted with a CMK whose key policy lets CloudWatch alarms use it
+(they cannot publish to a topic on the AWS-managed alias/aws/sns, whose policy is fixed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import cfn_yaml
+
+INFRA = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def central() -> dict:
+    return cfn_yaml.load(str(INFRA / "template.yaml"))
+
+
+def created_key_arn() -> dict:
+    return {"Fn::GetAtt": ["AlertTopicKey", "Arn"]}
+
+
+def topic_key(central: dict):
+    return central["Resources"]["AlertTopic"]["Properties"]["KmsMasterKeyId"]
+
+
+def test_by_default_the_topic_is_on_a_cmk_the_stack_creates(central):
+    parameter = central["Parameters"]["AlertTopicKmsKeyId"]
+    assert parameter["Default"] == "", "the default must not be alias/aws/sns"
+    assert central["Conditions"]["CreateTopicKey"] == {"Fn::Equals": [{"Ref": "AlertTopicKmsKeyId"}, ""]}
+    condition, created, given = topic_key(central)["Fn::If"]
+    assert (condition, created, given) == ("CreateTopicKey", created_key_arn(), {"Ref": "AlertTopicKmsKeyId"})
+    key = central["Resources"]["AlertTopicKey"]
+    assert key["Condition"] == "CreateTopicKey"
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_the_created_key_lets_cloudwatch_alarms_publish(central):
+    statements = central["Resources"]["AlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    alarms = [s for s in statements if s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    assert alarms, "no key policy statement for cloudwatch.amazonaws.com"
+    [statement] = alarms
+    assert statement["Effect"] == "Allow"
+    assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= set(statement["Action"])
+    # Only this account's alarms.
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_every_function_may_use_the_topic_key_it_publishes_with(central):
+    """Each role's EncryptFindings names the very key the topic is on (created or given)."""
+    roles = [r for r in central["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    found = 0
+    for role in roles:
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if isinstance(statement, dict) and "Fn::If" in statement:
+                    condition, grant, _ = statement["Fn::If"]
+                    if isinstance(grant, dict) and grant.get("Sid") == "EncryptFindings":
+                        assert condition == "UseTopicCmk"
+                        assert grant["Resource"] == topic_key(central)
+                        found += 1
+    assert found == 4, f"{found} functions may encrypt findings"
+
+
+def test_every_alarm_reaches_the_topic(central):
+    alarms = {n: r for n, r in central["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) >= 5, alarms.keys()
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], name
