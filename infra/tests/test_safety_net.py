@@ -68,3 +68,19 @@ def test_every_alarm_reaches_the_topic(central):
     assert len(alarms) >= 5, alarms.keys()
     for name, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}], name
+
+
+def test_every_function_has_an_errors_alarm_and_its_throttles_are_watched(central):
+    functions = {n for n, r in central["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+                 or r["Type"] == "AWS::Lambda::Function"}
+    assert len(functions) == 4, functions
+    alarms = [r["Properties"] for r in central["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms if a.get("MetricName") == "Errors"}
+    assert errors == functions, "every function has an Errors alarm"
+    throttled = {
+        q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+        for a in alarms
+        for q in a.get("Metrics", [])
+        if q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Throttles"
+    }
+    assert throttled == functions, "every function's throttles are watched"
