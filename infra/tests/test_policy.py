@@ -437,14 +437,16 @@ def test_rule_pattern_matches_the_reactor(central, member, function):
     assert rule_events(member["Resources"][function.forward_rule]) == expected
 
 
-def test_failed_log_group_and_bucket_calls_never_invoke_the_function(central, member):
+def test_failed_calls_never_invoke_a_function(central, member):
     # A failed call changed nothing; CloudWatch Logs and S3 see many (AccessDenied from
-    # scanners), each of which would cost an invocation.
-    for rule in (
-        central["Resources"]["InvocationLoggingChangeRule"],
-        member["Resources"]["ForwardInvocationLoggingChangesRule"],
-    ):
-        assert rule["Properties"]["EventPattern"]["detail"]["errorCode"] == [{"exists": False}]
+    # scanners), each of which would cost an invocation. Every rule, central and forwarding.
+    rules = [
+        (name, r) for template in (central, member) for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Events::Rule"
+    ]
+    assert len(rules) == 8, [name for name, _ in rules]
+    for name, rule in rules:
+        assert rule["Properties"]["EventPattern"]["detail"]["errorCode"] == [{"exists": False}], name
 
 
 def test_no_two_rules_deliver_the_same_event(central):
