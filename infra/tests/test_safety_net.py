@@ -84,3 +84,27 @@ def test_every_function_has_an_errors_alarm_and_its_throttles_are_watched(centra
         if q.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "Throttles"
     }
     assert throttled == functions, "every function's throttles are watched"
+
+
+def test_the_documented_scp_protects_every_member_role():
+    """infra/README.md's SCP must keep naming every member role as the template names it (with
+    the default prefix): renaming a role without the SCP would leave it unprotected."""
+    import fnmatch
+    import json
+
+    readme = (INFRA / "README.md").read_text()
+    block = readme.split("## Keep member admins", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    scp = json.loads(block)
+    [roles] = [s for s in scp["Statement"] if s["Sid"] == "KeepBedrockCmkGuardRoles"]
+    member = cfn_yaml.load(str(INFRA / "member-account.yaml"))
+    prefix = member["Parameters"]["RoleNamePrefix"]["Default"]
+    names = [
+        r["Properties"]["RoleName"]["Fn::Sub"].replace("${RoleNamePrefix}", prefix)
+        for r in member["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role" and "RoleName" in r["Properties"]
+    ]
+    assert len(names) == 4, names
+    for name in names:
+        arn = f"arn:aws:iam::111122223333:role/{name}"
+        assert any(fnmatch.fnmatch(arn, pattern) for pattern in roles["Resource"]), name
+    assert all(s["Effect"] == "Deny" for s in scp["Statement"])
