@@ -108,3 +108,27 @@ def test_the_documented_scp_protects_every_member_role():
         arn = f"arn:aws:iam::111122223333:role/{name}"
         assert any(fnmatch.fnmatch(arn, pattern) for pattern in roles["Resource"]), name
     assert all(s["Effect"] == "Deny" for s in scp["Statement"])
+
+
+def test_the_dead_letter_queue_is_on_the_stacks_cmk_and_every_writer_may_use_it(central):
+    queue = central["Resources"]["DeadLetterQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Fn::If": ["CreateTopicKey", created_key_arn(), {"Ref": "AWS::NoValue"}]}
+    # Without the stack's key: SSE-SQS, never the AWS-managed alias/aws/sqs EventBridge cannot use.
+    assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["CreateTopicKey", {"Ref": "AWS::NoValue"}, True]}
+    statements = central["Resources"]["AlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    events = [s for s in statements if s.get("Principal", {}).get("Service") == "events.amazonaws.com"]
+    assert events and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(events[0]["Action"])
+    # Lambda's on-failure destination writes with the function's role.
+    grants = 0
+    for resource in central["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if isinstance(statement, dict) and "Fn::If" in statement:
+                    condition, grant, _ = statement["Fn::If"]
+                    if isinstance(grant, dict) and grant.get("Sid") == "EncryptDeadLetters":
+                        assert condition == "CreateTopicKey"
+                        assert grant["Resource"] == created_key_arn()
+                        grants += 1
+    assert grants == 4
