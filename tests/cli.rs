@@ -250,6 +250,7 @@ async fn a_local_run_without_a_topic_never_silences_the_deployed_function() {
     let ctx = a.context(Env {
         alert_topic_arn: Some(topic),
         state_table: Some(table),
+        app: Some("guardrails".to_owned()),
         ..Env::default()
     });
     let update = event("UpdateGuardrail.json", &a.id, &arn);

@@ -650,6 +650,7 @@ async fn a_settings_parameter_that_is_named_but_missing_or_allows_nothing_is_an_
     let env = bedrock_cmk_guard::clients::Env {
         alert_topic_arn: Some(topic),
         config_parameter: Some("/nobody/created/this".to_owned()),
+        app: Some("guardrails".to_owned()),
         ..Default::default()
     };
     let ctx = a.context(env.clone());

@@ -161,7 +161,7 @@ async fn main() -> ExitCode {
         .try_init();
 
     let budget = Duration::from_secs(timeout.max(1));
-    let ctx = Context::from_env(budget).await;
+    let ctx = Context::from_env(budget, "cli").await;
     let options = Options {
         mode: mode.map(Mode::from),
         envelope: Envelope::Optional,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
 
 use crate::aws::AwsError;
@@ -25,6 +25,10 @@ pub struct Env {
     pub member_role_name: Option<String>,
     /// The ledger's DynamoDB table; unset: each event is judged alone.
     pub state_table: Option<String>,
+    /// Who makes the calls (`guardrails`, `cli`, ...): the SDK's app name becomes
+    /// `cmk-guard-<app>`, sent in every request's user agent, so CloudTrail's `userAgent`
+    /// tells which guard function made a call.
+    pub app: Option<String>,
 }
 
 impl Env {
@@ -39,6 +43,7 @@ impl Env {
             config_parameter: var("CONFIG_PARAMETER"),
             member_role_name: var("MEMBER_ROLE_NAME"),
             state_table: var("STATE_TABLE"),
+            app: None,
         }
     }
 }
@@ -145,15 +150,20 @@ pub struct Context {
 impl Context {
     /// Loads the SDK configuration from the environment (no network call), with timeouts
     /// that fit `budget`, the time an invocation has.
-    pub async fn from_env(budget: Duration) -> Self {
+    pub async fn from_env(budget: Duration, app: &str) -> Self {
         let base = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts_for(budget))
             .load()
             .await;
-        Self::new(base, Env::from_process())
+        let env = Env {
+            app: Some(app.to_owned()),
+            ..Env::from_process()
+        };
+        Self::new(base, env)
     }
 
     pub fn new(base: SdkConfig, env: Env) -> Self {
+        let base = with_app_name(base, env.app.as_deref());
         Context {
             keys: KeyDirectory::default(),
             settings: SettingsSource::new(
@@ -258,6 +268,19 @@ impl Context {
             .ok_or_else(|| AwsError::new(CALL, "the answer names no caller ARN", false))?;
         self.set_home(home.clone());
         Ok(home)
+    }
+}
+
+/// `base` with the app name `cmk-guard-<app>`; unchanged without an app or when the name
+/// is not one the SDK accepts (it then says why in the logs: a name is not worth failing for).
+fn with_app_name(base: SdkConfig, app: Option<&str>) -> SdkConfig {
+    let Some(app) = app else { return base };
+    match AppName::new(format!("cmk-guard-{app}")) {
+        Ok(name) => base.to_builder().app_name(name).build(),
+        Err(e) => {
+            tracing::warn!(app, error = %e, "not a valid SDK app name; calls carry none");
+            base
+        }
     }
 }
 

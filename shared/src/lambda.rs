@@ -40,7 +40,12 @@ pub async fn serve<R: Reactor>(reactor: R) -> Result<(), lambda_runtime::Error> 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_of(&event);
         let ctx = ctx
-            .get_or_init(|| Context::from_env(deadline.saturating_duration_since(Instant::now())))
+            .get_or_init(|| {
+                Context::from_env(
+                    deadline.saturating_duration_since(Instant::now()),
+                    R::FUNCTION,
+                )
+            })
             .await;
         handle_invocation(reactor, ctx, &event, deadline).await
     }))

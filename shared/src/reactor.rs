@@ -150,6 +150,9 @@ pub trait Reactor: Send + Sync {
     /// The raw description of the resource, as its Get/Describe API returned it.
     type State: Send + Sync;
 
+    /// The function's name (`guardrails`, `model-jobs`, ...): its crate, its role and the
+    /// SDK app name `cmk-guard-<FUNCTION>` its calls carry.
+    const FUNCTION: &'static str;
     /// `check` in findings, e.g. `bedrock-guardrail-cmk`.
     const CHECK: &'static str;
     /// CloudFormation type of the resource, e.g. `AWS::Bedrock::Guardrail`.

@@ -711,6 +711,7 @@ impl<R: Reactor + Default> Guarded<R> {
         let env = Env {
             alert_topic_arn: Some(topic_arn),
             config_parameter: Some(SETTINGS.to_owned()),
+            app: Some(R::FUNCTION.to_owned()),
             ..Env::default()
         };
         Guarded {

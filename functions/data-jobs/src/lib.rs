@@ -132,6 +132,8 @@ impl JobState {
 impl Reactor for DataJobs {
     type State = JobState;
 
+    const FUNCTION: &'static str = "data-jobs";
+
     const CHECK: &'static str = "bedrock-data-job-cmk";
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::EvaluationJob";
     const NOUN: &'static str = "the job";

@@ -57,6 +57,8 @@ pub struct GuardrailState {
 impl Reactor for Guardrails {
     type State = GuardrailState;
 
+    const FUNCTION: &'static str = "guardrails";
+
     const CHECK: &'static str = "bedrock-guardrail-cmk";
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::Guardrail";
     const NOUN: &'static str = "the guardrail";

@@ -48,6 +48,8 @@ const S3: &str = "s3";
 impl Reactor for InvocationLogging {
     type State = LoggingState;
 
+    const FUNCTION: &'static str = "invocation-logging";
+
     const CHECK: &'static str = "bedrock-invocation-logging-cmk";
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::ModelInvocationLoggingConfiguration";
     const NOUN: &'static str = "the model invocation logging configuration";

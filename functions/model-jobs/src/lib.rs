@@ -198,6 +198,8 @@ impl JobState {
 impl Reactor for ModelJobs {
     type State = JobState;
 
+    const FUNCTION: &'static str = "model-jobs";
+
     const CHECK: &'static str = "bedrock-custom-model-cmk";
     /// What every kind here makes; a finding about a job names the job's own type.
     const RESOURCE_TYPE: &'static str = "AWS::Bedrock::CustomModel";
