@@ -327,3 +327,277 @@ async fn every_job_event_is_checked() {
         assert_eq!(finding.check, check, "{kind:?}");
     }
 }
+
+/// The functions a deployed stack has (template.yaml), by the names doctor looks for.
+const FUNCTIONS: [&str; 4] = [
+    "guardrails",
+    "invocation-logging",
+    "model-jobs",
+    "data-jobs",
+];
+
+/// A deployment as the central stack leaves it, built in the emulator: the four functions
+/// (their environment naming topic, settings and member role), one enabled rule each with a
+/// dead-letter queue, a logging trail, the topic on a CMK that admits CloudWatch with a
+/// confirmed subscription, and a valid settings document. Returns the topic's ARN.
+async fn deploy(a: &Account, stack: &str) -> String {
+    let (topic, _queue) = a.alert_topic().await;
+    let key = a.cmk(None).await;
+    let mut policy = cmk_guard_tests::key_policy(&a.id, &[]);
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "AlarmsPublish", "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*"
+    }));
+    a.kms
+        .put_key_policy()
+        .key_id(&key)
+        .policy_name("default")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    a.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("KmsMasterKeyId")
+        .attribute_value(&key)
+        .send()
+        .await
+        .unwrap();
+    a.put_settings("/doctor/settings", r#"{"defaults":{"mode":"alert"}}"#)
+        .await;
+
+    let lambda = aws_sdk_lambda::Client::new(&a.config);
+    let events = aws_sdk_eventbridge::Client::new(&a.config);
+    let dlq = format!("arn:aws:sqs:{REGION}:{}:{stack}-dlq", a.id);
+    for f in FUNCTIONS {
+        let name = format!("{stack}-{f}");
+        let role = a.iam_role(&format!("{stack}-{REGION}-{f}"), "lambda.amazonaws.com");
+        let env = aws_sdk_lambda::types::Environment::builder()
+            .variables("ALERT_TOPIC_ARN", &topic)
+            .variables("CONFIG_PARAMETER", "/doctor/settings")
+            .variables("MEMBER_ROLE_NAME", format!("{stack}-{REGION}-{f}-member"))
+            .build();
+        let created = lambda
+            .create_function()
+            .function_name(&name)
+            .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(role)
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(one_file_zip()))
+                    .build(),
+            )
+            .environment(env)
+            .send()
+            .await
+            .unwrap();
+        let rule = format!("{stack}-{f}-rule");
+        events
+            .put_rule()
+            .name(&rule)
+            .event_pattern(r#"{"source":["aws.bedrock"]}"#)
+            .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(&rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id(f)
+                    .arn(created.function_arn().unwrap())
+                    .dead_letter_config(
+                        aws_sdk_eventbridge::types::DeadLetterConfig::builder()
+                            .arn(&dlq)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let bucket = format!("{stack}-trail-{}", a.id);
+    a.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let cloudtrail = aws_sdk_cloudtrail::Client::new(&a.config);
+    cloudtrail
+        .create_trail()
+        .name("management-events")
+        .s3_bucket_name(&bucket)
+        .send()
+        .await
+        .unwrap();
+    cloudtrail
+        .start_logging()
+        .name("management-events")
+        .send()
+        .await
+        .unwrap();
+    topic
+}
+
+/// A zip archive holding one empty `bootstrap` (stored, not compressed): Lambda wants code.
+fn one_file_zip() -> Vec<u8> {
+    let name = b"bootstrap";
+    let crc_of_empty = 0u32;
+    let mut local = vec![0x50, 0x4b, 0x03, 0x04, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    local.extend(crc_of_empty.to_le_bytes());
+    local.extend([0u8; 8]); // compressed and uncompressed sizes: 0
+    local.extend((name.len() as u16).to_le_bytes());
+    local.extend([0, 0]);
+    local.extend(name);
+    let mut central = vec![0x50, 0x4b, 0x01, 0x02, 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    central.extend(crc_of_empty.to_le_bytes());
+    central.extend([0u8; 8]);
+    central.extend((name.len() as u16).to_le_bytes());
+    central.extend([0u8; 12]); // extra, comment, disk, internal and external attributes
+    central.extend(0u32.to_le_bytes()); // offset of the local header
+    central.extend(name);
+    let mut end = vec![0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 1, 0, 1, 0];
+    end.extend((central.len() as u32).to_le_bytes());
+    end.extend((local.len() as u32).to_le_bytes());
+    end.extend([0, 0]);
+    [local, central, end].concat()
+}
+
+fn doctor(a: &Account, stack: &str, extra: &[&str]) -> (i32, Vec<String>) {
+    let mut args = vec!["doctor", "--stack", stack];
+    args.extend(extra);
+    let out = cmk_guard(a, &args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        stdout.lines().map(str::to_owned).collect(),
+    )
+}
+
+fn line<'a>(lines: &'a [String], starts: &str, check: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.starts_with(starts) && l.contains(check))
+        .unwrap_or_else(|| panic!("no {starts:?} line for {check:?} in:\n{}", lines.join("\n")))
+}
+
+#[tokio::test]
+async fn doctor_passes_a_sound_deployment_and_names_each_broken_part() {
+    let a = Account::new("doctor").await;
+    let stack = "guard";
+    let topic = deploy(&a, stack).await;
+
+    let (status, lines) = doctor(&a, stack, &[]);
+    assert_eq!(status, 0, "{}", lines.join("\n"));
+    for f in FUNCTIONS {
+        line(&lines, "ok", &format!("function {stack}-{f}"));
+        line(&lines, "ok", &format!("rules for {stack}-{f}"));
+    }
+    line(&lines, "ok", &format!("trail in {REGION}"));
+    line(&lines, "ok", "lets CloudWatch alarms publish");
+    line(&lines, "ok", "subscriptions");
+    line(&lines, "ok", "settings /doctor/settings");
+
+    // Break one thing of each kind; each is named, and the run fails.
+    let events = aws_sdk_eventbridge::Client::new(&a.config);
+    events
+        .disable_rule()
+        .name(format!("{stack}-model-jobs-rule"))
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_cloudtrail::Client::new(&a.config)
+        .stop_logging()
+        .name("management-events")
+        .send()
+        .await
+        .unwrap();
+    a.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("KmsMasterKeyId")
+        .attribute_value("alias/aws/sns")
+        .send()
+        .await
+        .unwrap();
+    for s in a
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap()
+        .subscriptions()
+    {
+        a.sns
+            .unsubscribe()
+            .subscription_arn(s.subscription_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    a.put_settings("/doctor/settings", r#"{"defaults":{"mode":"fix-it"}}"#)
+        .await;
+
+    let (status, lines) = doctor(&a, stack, &[]);
+    assert_eq!(status, 1, "{}", lines.join("\n"));
+    assert!(line(&lines, "FAIL", &format!("rules for {stack}-model-jobs")).contains("DISABLED"));
+    line(&lines, "ok", &format!("rules for {stack}-guardrails"));
+    assert!(line(&lines, "FAIL", "trail in").contains("is not logging"));
+    assert!(line(&lines, "FAIL", "alert topic").contains("AWS-managed"));
+    assert!(line(&lines, "FAIL", "subscriptions").contains("nobody is subscribed"));
+    assert!(line(&lines, "FAIL", "settings").contains("mode"));
+    assert!(lines.last().unwrap().contains("5 failed"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn doctor_says_what_it_cannot_find_or_cannot_know() {
+    let a = Account::new("doctor-missing").await;
+    let topic = deploy(&a, "guard").await;
+
+    // A stack name that is not deployed: every function is missing, nothing passes quietly.
+    let (status, lines) = doctor(&a, "not-deployed", &[]);
+    assert_eq!(status, 1, "{}", lines.join("\n"));
+    assert!(
+        line(&lines, "FAIL", "function not-deployed-guardrails").contains("--stack"),
+        "{lines:?}"
+    );
+
+    // Member roles: assumable in one account; refused in another, which these credentials
+    // (not the function's role) cannot judge: UNKNOWN, never ok, and the run fails.
+    let member = cmk_guard_tests::unique_account("doctor-member");
+    let (status, lines) = doctor(&a, "guard", &["--accounts", &member]);
+    assert_eq!(status, 0, "{}", lines.join("\n"));
+    assert!(line(
+        &lines,
+        "ok",
+        &format!("role/guard-{REGION}-guardrails-member")
+    )
+    .contains(&member));
+    a.emulate(
+        json!({"faults": [{"operation": "sts:AssumeRole", "code": "AccessDenied", "status": 403}]}),
+    );
+    let (status, lines) = doctor(&a, "guard", &["--accounts", &member]);
+    assert_eq!(status, 1, "{}", lines.join("\n"));
+    assert!(line(&lines, "UNKNOWN", "guardrails-member").contains("trusts only"));
+
+    let (status, _) = doctor(&a, "guard", &["--accounts", "12345"]);
+    assert_eq!(status, 2, "a malformed account id is a usage error");
+
+    // A CMK whose policy does not admit CloudWatch: the alarms could not publish.
+    let closed = a.cmk(None).await;
+    a.sns
+        .set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("KmsMasterKeyId")
+        .attribute_value(&closed)
+        .send()
+        .await
+        .unwrap();
+    let (status, lines) = doctor(&a, "guard", &[]);
+    assert_eq!(status, 1, "{}", lines.join("\n"));
+    assert!(line(&lines, "FAIL", "alert topic").contains("does not let cloudwatch.amazonaws.com"));
+}

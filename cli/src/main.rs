@@ -2,6 +2,8 @@
 //! SDK environment names (a real account, or the emulator through AWS_ENDPOINT_URL).
 #![recursion_limit = "256"]
 
+mod doctor;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,7 +32,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_STATUS: &str = "Exit status: 0 a finding was printed; 1 the event could not be handled; 2 usage or unreadable input.";
+const EXIT_STATUS: &str = "Exit status: 0 a finding was printed (doctor: every check passed); 1 the event could not be handled (doctor: a check did not pass); 2 usage or unreadable input.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -53,6 +55,25 @@ enum Command {
         /// Seconds the run may take.
         #[arg(long, default_value_t = 120, value_name = "SECONDS")]
         timeout: u64,
+    },
+    /// Check a deployment, read-only, with your credentials: a trail logging management
+    /// events in each watched Region, each function deployed and fed by an enabled rule with
+    /// a dead-letter queue, the alert topic on a key whose policy lets the alarms publish,
+    /// a confirmed subscription, the settings document valid, and the member role assumable
+    /// in each account given. One line per check; exit status 1 when any check did not pass.
+    Doctor {
+        /// The central stack's name (its functions are <stack>-<function>).
+        #[arg(long, default_value = "bedrock-cmk-guard")]
+        stack: String,
+        /// Regions where a trail must deliver events (comma-separated); default: your Region.
+        #[arg(long, value_delimiter = ',', value_name = "REGION")]
+        regions: Vec<String>,
+        /// Member accounts whose roles the functions assume (comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "ACCOUNT")]
+        accounts: Vec<String>,
+        /// The event bus the rules are on (the stack's EventBusName).
+        #[arg(long, default_value = "default")]
+        bus: String,
     },
 }
 
@@ -140,12 +161,63 @@ async fn main() -> ExitCode {
             };
         }
     };
-    let Command::Check {
-        event,
-        mode,
-        force,
-        timeout,
-    } = cli.command;
+    match cli.command {
+        Command::Check {
+            event,
+            mode,
+            force,
+            timeout,
+        } => check(event, mode, force, timeout).await,
+        Command::Doctor {
+            stack,
+            regions,
+            accounts,
+            bus,
+        } => {
+            let target = doctor::Target {
+                stack,
+                functions: vec![
+                    Guardrails::FUNCTION,
+                    InvocationLogging::FUNCTION,
+                    ModelJobs::FUNCTION,
+                    DataJobs::FUNCTION,
+                ],
+                regions,
+                accounts,
+                bus,
+            };
+            doctor(&target).await
+        }
+    }
+}
+
+async fn doctor(target: &doctor::Target) -> ExitCode {
+    if let Some(bad) = target
+        .accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        eprintln!("cmk-guard: --accounts: {bad:?} is not a 12-digit account id");
+        return ExitCode::from(2);
+    }
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Ok(name) = aws_config::AppName::new("cmk-guard-doctor") {
+        loader = loader.app_name(name);
+    }
+    let config = loader.load().await;
+    let lines = doctor::run(&config, target).await;
+    for line in &lines {
+        println!("{line}");
+    }
+    println!("{}", doctor::summary(&lines));
+    if doctor::all_ok(&lines) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn check(event: PathBuf, mode: Option<CliMode>, force: bool, timeout: u64) -> ExitCode {
     let event = match read_event(&event) {
         Ok(event) => event,
         Err(message) => {

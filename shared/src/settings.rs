@@ -237,6 +237,21 @@ impl Settings {
     pub fn for_account(&self, account: &str) -> AccountSettings {
         self.accounts.get(account).unwrap_or(&self.defaults).clone()
     }
+
+    /// In a few words, for a person checking a deployment: the default mode and each
+    /// account's own.
+    pub fn summary(&self) -> String {
+        let mut text = format!("default mode {}", self.defaults.mode.as_str());
+        if !self.accounts.is_empty() {
+            let accounts: Vec<String> = self
+                .accounts
+                .iter()
+                .map(|(id, a)| format!("{id} {}", a.mode.as_str()))
+                .collect();
+            text.push_str(&format!("; accounts: {}", accounts.join(", ")));
+        }
+        text
+    }
 }
 
 /// Overrides replace the inherited value field by field.

@@ -75,7 +75,7 @@ pub fn request(method: &str, path: &str, headers: &[(&str, String)], body: &str)
 }
 
 /// A fresh 12-digit account id, unique per test and per run.
-pub(crate) fn unique_account(name: &str) -> String {
+pub fn unique_account(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = DefaultHasher::new();
     (
@@ -214,6 +214,46 @@ impl Account {
             ],
             body,
         )
+    }
+
+    /// An IAM role that `service` may assume (CreateRole through the Query protocol: the tests
+    /// need no IAM SDK for one call); returns its ARN.
+    pub fn iam_role(&self, name: &str, service: &str) -> String {
+        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]});
+        let form = |v: &str| -> String {
+            v.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={}&AssumeRolePolicyDocument={}",
+            form(name),
+            form(&trust.to_string())
+        );
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={}/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0",
+            self.credentials.access_key_id()
+        );
+        let (status, _) = request(
+            "POST",
+            "/",
+            &[
+                ("Authorization", auth),
+                (
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+            ],
+            &body,
+        );
+        assert_eq!(status, 200, "iam:CreateRole {name}");
+        format!("arn:aws:iam::{}:role/{name}", self.id)
     }
 
     /// CreateGuardrail with a raw JSON body (every member the botocore model has, whatever
