@@ -39,6 +39,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The emulator of this session writes its call log (CMK_GUARD_CALL_LOG) here.
+CALL_LOG = os.path.join(tempfile.mkdtemp(prefix="cmk-guard-emulator-test-"), "calls.jsonl")
+
+
 @pytest.fixture(scope="session")
 def endpoint() -> Any:
     port = _free_port()
@@ -50,6 +54,7 @@ def endpoint() -> Any:
         stdout=subprocess.DEVNULL,
         stderr=log,
         text=True,
+        env={**os.environ, "CMK_GUARD_CALL_LOG": CALL_LOG},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -736,7 +741,149 @@ def test_request_log_and_reset(endpoint: str, bedrock: Any, kms: Any) -> None:
     other.meta.events.register("before-sign.kms.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", "222222222222"))
     other.list_keys()
     log = requests.get(f"{endpoint}/_cmk_guard/requests").json()["requests"]
-    assert log == [{"service": "kms", "operation": "ListKeys", "method": "POST", "path": "/", "account": "222222222222"}]
+    assert log == [
+        {
+            "service": "kms",
+            "operation": "ListKeys",
+            "method": "POST",
+            "path": "/",
+            "account": "222222222222",
+            "app": None,
+            "region": REGION,
+            "principal": None,
+            "params": {},
+        }
+    ]
+
+
+def app_client(endpoint: str, service: str, app: str = "cmk-guard-guardrails", region: str = REGION,
+               credentials: "dict[str, str] | None" = None, **cfg: Any) -> Any:
+    """A client whose user agent carries `app/<app>`, as the guard's SDK clients send it."""
+    cfg.setdefault("retries", {"max_attempts": 1})
+    creds = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(user_agent_appid=app, s3={"addressing_style": "path"}, **cfg),
+        **creds,
+    )
+
+
+def call_log_lines() -> list[dict[str, Any]]:
+    if not os.path.exists(CALL_LOG):
+        return []
+    with open(CALL_LOG, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_request_log_says_who_called_where_and_what_was_named(endpoint: str) -> None:
+    kms = app_client(endpoint, "kms", region="eu-west-1")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.describe_key(KeyId=key)
+    sns = app_client(endpoint, "sns", app="cmk-guard-model-jobs")
+    topic = sns.create_topic(Name="t")["TopicArn"]
+    sns.publish(TopicArn=topic, Message="m" * 2000, Subject="s")
+    bedrock = app_client(endpoint, "bedrock", app="cmk-guard-data-jobs")
+    with pytest.raises(ClientError):
+        bedrock.get_guardrail(guardrailIdentifier="abcdefabcdef", guardrailVersion="2")
+    client(endpoint, "kms").list_keys()  # no app name
+
+    log = request_log(endpoint)
+    assert [(r["operation"], r["app"], r["region"]) for r in log] == [
+        ("CreateKey", "cmk-guard-guardrails", "eu-west-1"),
+        ("DescribeKey", "cmk-guard-guardrails", "eu-west-1"),
+        ("CreateTopic", "cmk-guard-model-jobs", REGION),
+        ("Publish", "cmk-guard-model-jobs", REGION),
+        ("GetGuardrail", "cmk-guard-data-jobs", REGION),
+        ("ListKeys", None, REGION),
+    ]
+    assert all(r["principal"] is None for r in log), "long-term keys: no role"
+    # JSON protocols: the body; query protocol: the form without Action/Version; REST: path and
+    # query string. Long strings are cut, and the record says so.
+    assert log[1]["params"] == {"KeyId": key}
+    publish = log[3]
+    assert publish["params"]["TopicArn"] == topic and publish["params"]["Subject"] == "s"
+    assert "Action" not in publish["params"] and "Version" not in publish["params"]
+    assert publish["params"]["Message"].startswith("m" * 512) and publish["params"]["Message"].endswith("[2000 chars]")
+    assert publish["params_truncated"] is True
+    assert "params_truncated" not in log[1]
+    get = log[4]["params"]
+    assert get["path"] == "/guardrails/abcdefabcdef" and get["query"] == {"guardrailVersion": "2"}
+
+
+def test_request_log_params_stay_small_and_keep_their_structure(endpoint: str) -> None:
+    ddb = app_client(endpoint, "dynamodb", app="cmk-guard-guardrails")
+    items = [{"Put": {"TableName": f"t{i}", "Item": {"id": {"S": "x" * 400}}}} for i in range(40)]
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=items)
+    [record] = request_log(endpoint)
+    params = record["params"]
+    assert record["params_truncated"] is True
+    assert len(json.dumps(params)) <= 16384
+    # shorter strings and lists, but every level is still there to read the names from
+    assert [i["Put"]["TableName"] for i in params["TransactItems"]] == [f"t{i}" for i in range(10)]
+
+
+def test_request_log_names_the_role_behind_assumed_role_credentials(endpoint: str) -> None:
+    sts = app_client(endpoint, "sts")
+    role = "arn:aws:iam::333333333333:role/bedrock-cmk-guard-guardrails-member"
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="bedrock-cmk-guard")["Credentials"]
+    member = app_client(
+        endpoint,
+        "kms",
+        credentials={
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        },
+    )
+    member.list_keys()
+    assume, listed = request_log(endpoint)
+    assert (assume["operation"], assume["account"], assume["principal"]) == ("AssumeRole", ACCOUNT, None)
+    assert assume["params"]["RoleArn"] == role and assume["params"]["RoleSessionName"] == "bedrock-cmk-guard"
+    assert (listed["operation"], listed["account"], listed["principal"]) == ("ListKeys", "333333333333", role)
+
+
+def test_call_log_file_keeps_every_app_request_across_resets(endpoint: str) -> None:
+    marker = f"marker-{time.time_ns()}"
+    ssm = app_client(endpoint, "ssm", app="cmk-guard-invocation-logging")
+    with pytest.raises(ClientError):
+        ssm.get_parameter(Name=f"/{marker}/before-reset")
+    client(endpoint, "ssm").put_parameter(Name=f"/{marker}/no-app", Value="v", Type="String")
+    assert requests.delete(f"{endpoint}/_cmk_guard/requests").status_code == 200
+    assert requests.post(f"{endpoint}/moto-api/reset").status_code == 200
+    set_options(endpoint, faults=[{"operation": "ssm:GetParameter", "code": "ThrottlingException", "count": 1}])
+    with pytest.raises(ClientError):
+        ssm.get_parameter(Name=f"/{marker}/after-reset")
+
+    mine = [r for r in call_log_lines() if marker in json.dumps(r)]
+    assert [(r["operation"], r["params"]["Name"], r.get("fault")) for r in mine] == [
+        ("GetParameter", f"/{marker}/before-reset", None),
+        ("GetParameter", f"/{marker}/after-reset", "ThrottlingException"),
+        ("GetParameter", f"/{marker}/after-reset", None),  # botocore's retry
+    ], "only requests with an app (faults and retries included), and resets never clear the file"
+    assert all(r["app"] == "cmk-guard-invocation-logging" and r["account"] == ACCOUNT for r in mine)
+    assert set(mine[0]) >= {"service", "operation", "method", "path", "account", "app", "region", "principal", "params"}
+
+
+def test_call_log_file_lines_stay_whole_under_concurrent_requests(endpoint: str) -> None:
+    import concurrent.futures
+
+    marker = f"concurrent-{time.time_ns()}"
+
+    def work(n: int) -> None:
+        ddb = app_client(endpoint, "dynamodb", app="cmk-guard-model-jobs")
+        for i in range(10):
+            with pytest.raises(ClientError):
+                ddb.get_item(TableName=f"{marker}-{n}-{i}", Key={"id": {"S": "x" * 300}})
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
+    mine = [r for r in call_log_lines() if marker in r["params"].get("TableName", "")]
+    assert sorted(r["params"]["TableName"] for r in mine) == sorted(
+        f"{marker}-{n}-{i}" for n in range(8) for i in range(10)
+    )
 
 
 # --------------------------------------------------------------------------- options endpoint

@@ -1,15 +1,24 @@
 """Request log: GET /_cmk_guard/requests lists every AWS API request served since start
 or since the last POST /moto-api/reset (which clears it).
 
+Each record also says who made the request and what it named: `app` (the `cmk-guard-...`
+app name from the user agent), `region` (SigV4 credential scope), `principal` (the IAM role
+behind assumed-role credentials) and `params` (the request's parameters, size-capped). With
+the environment variable CMK_GUARD_CALL_LOG naming a file, every record with an `app` is
+also appended there as one JSON line when its request ends, and resets never clear it: the
+call log infra/least-privilege.sh judges against the functions' IAM policies.
+
 The middleware also serves /_cmk_guard/options (options.py) and answers injected faults
 (faults.py): both need the account/service/operation this module resolves.
 """
 
 import json
+import os
+import re
 import threading
 from http import HTTPStatus
 from typing import Any, Callable, Optional
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 from moto.core.responses import BaseResponse
 
@@ -18,6 +27,19 @@ from . import faults, options
 _lock = threading.Lock()
 _log: list[dict[str, Any]] = []
 _current = threading.local()
+
+CALL_LOG_ENV = "CMK_GUARD_CALL_LOG"
+_call_log_lock = threading.Lock()
+
+# The SDKs put the app name into the user agent as `app/<name>` (x-amz-user-agent and
+# user-agent); only the guard's own names count.
+_APP_RE = re.compile(r"(?:^|\s)app/(cmk-guard-[A-Za-z0-9!#$%&'*+\-.^_`|~]+)")
+
+# params size caps: enough to name every resource a request touches, never a whole document.
+MAX_STRING = 512
+MAX_ITEMS = 50
+MAX_DEPTH = 8
+MAX_PARAMS_JSON = 16384
 
 
 def clear() -> None:
@@ -43,15 +65,31 @@ def _json_answer(start_response: Callable[..., Any], status: int, body_obj: Any)
     return [body]
 
 
+def _credential_scope(environ: dict[str, Any]) -> list[str]:
+    """[access key, date, region, service, "aws4_request"] of the SigV4 credential, or []."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:  # "AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/kms/aws4_request, ..."
+        return auth.split("Credential=", 1)[1].split(",", 1)[0].strip().split("/")
+    except IndexError:
+        pass
+    credential = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential")  # presigned
+    return credential[0].split("/") if credential else []
+
+
+def app_name(environ: dict[str, Any]) -> Optional[str]:
+    """The `cmk-guard-<function>` app name the request's user agent carries, else None."""
+    for header in ("HTTP_X_AMZ_USER_AGENT", "HTTP_USER_AGENT"):
+        match = _APP_RE.search(environ.get(header, ""))
+        if match:
+            return match.group(1)
+    return None
+
+
 def _initial_record(environ: dict[str, Any]) -> dict[str, Any]:
     method = environ.get("REQUEST_METHOD", "")
     path = environ.get("PATH_INFO", "")
-    service: Optional[str] = None
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    try:  # "AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/kms/aws4_request, ..."
-        service = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")[3]
-    except IndexError:
-        pass
+    scope = _credential_scope(environ)
+    service: Optional[str] = scope[3] if len(scope) > 3 else None
     operation: Optional[str] = None
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
@@ -60,13 +98,149 @@ def _initial_record(environ: dict[str, Any]) -> dict[str, Any]:
         action = parse_qs(environ.get("QUERY_STRING", "")).get("Action")
         if action:
             operation = action[0]
-    return {
+    record: dict[str, Any] = {
         "service": service,
         "operation": operation or f"{method} {path}",
         "method": method,
         "path": path,
         "account": None,
+        "app": app_name(environ),
+        "region": scope[2] if len(scope) > 2 else None,
+        "principal": None,
+        # Until moto's handler parses the body: what the URL alone says.
+        "params": _rest_params(path, environ.get("QUERY_STRING", ""), None, environ.get("HTTP_HOST")),
     }
+    _current.access_key = scope[0] if scope else None
+    return record
+
+
+def _cap(value: Any, depth: int = 0, string: int = MAX_STRING, items: int = MAX_ITEMS) -> tuple[Any, bool]:
+    """`value` with long strings, long lists and deep nesting cut; (capped, whether cut)."""
+    if isinstance(value, str):
+        if len(value) > string:
+            return value[:string] + f"...[{len(value)} chars]", True
+        return value, False
+    if depth >= MAX_DEPTH and isinstance(value, (dict, list)):
+        return "...", True
+    if isinstance(value, dict):
+        out, cut = {}, False
+        for key, item in value.items():
+            out[str(key)], c = _cap(item, depth + 1, string, items)
+            cut = cut or c
+        return out, cut
+    if isinstance(value, list):
+        out_list, cut = [], len(value) > items
+        for item in value[:items]:
+            capped, c = _cap(item, depth + 1, string, items)
+            out_list.append(capped)
+            cut = cut or c
+        return out_list, cut
+    return value, False
+
+
+def _single(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Form or query pairs as {name: value}, repeated names as {name: [values]}."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out[key] = [*out[key], value] if isinstance(out[key], list) else [out[key], value]
+        else:
+            out[key] = value
+    return out
+
+
+def _rest_params(path: str, query: str, body: Any, host: Optional[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {"path": path, "query": _single(parse_qsl(query, keep_blank_values=True))}
+    if host:
+        params["host"] = host
+    if body not in (None, "", b""):
+        params["body"] = body
+    return params
+
+
+def _body_text(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return raw if isinstance(raw, str) else ""
+
+
+def request_params(resp: BaseResponse, record: dict[str, Any]) -> dict[str, Any]:
+    """What a request names, by its protocol: the JSON body (json protocols, X-Amz-Target),
+    the form parameters without Action/Version (query protocol), else (REST) the path, the
+    query string and the body (JSON when it parses, else its text)."""
+    headers = resp.headers
+    text = _body_text(getattr(resp, "raw_body", None))
+    content_type = str(headers.get("Content-Type") or "")
+    query = resp.parsed_url.query if getattr(resp, "parsed_url", None) else ""
+    if headers.get("X-Amz-Target"):
+        try:
+            body = json.loads(text) if text.strip() else {}
+        except ValueError:
+            body = {"_body": text}
+        return body if isinstance(body, dict) else {"_body": body}
+    if "x-www-form-urlencoded" in content_type or (record["method"] == "GET" and "Action=" in query):
+        # werkzeug parses a form body into request.form and leaves request.data empty
+        form = getattr(resp, "form_data", None)
+        body_pairs = list(form.items(multi=True)) if form else parse_qsl(text, keep_blank_values=True)
+        pairs = parse_qsl(query, keep_blank_values=True) + body_pairs
+        return _single([(k, v) for k, v in pairs if k not in ("Action", "Version")])
+    body: Any = text
+    if text.strip():
+        try:
+            body = json.loads(text)
+        except ValueError:
+            pass
+    return _rest_params(record["path"], query, body, headers.get("Host"))
+
+
+def _principal(account: Optional[str], region: Optional[str], access_key: Optional[str]) -> Optional[str]:
+    """The IAM role behind assumed-role credentials (moto remembers the role of every key
+    sts:AssumeRole handed out), else None."""
+    if not account or not access_key:
+        return None
+    try:
+        from moto.iam.models import iam_backends
+        from moto.utilities.utils import get_partition
+
+        if account not in iam_backends:
+            return None
+        key = iam_backends[account][get_partition(region or "us-east-1")].access_keys.get(access_key)
+        return getattr(key, "role_arn", None) if key is not None else None
+    except Exception:  # noqa: BLE001 - logging must never break a request
+        return None
+
+
+def _finish(record: dict[str, Any], access_key: Optional[str]) -> None:
+    """Completes the record once the request is over and appends it to the call log."""
+    if record["account"] is None:
+        record["account"] = _default_account()
+    record["principal"] = _principal(record["account"], record["region"], access_key)
+    params, cut = _cap(record["params"])
+    if len(json.dumps(params, default=str)) > MAX_PARAMS_JSON:
+        # Still too big: shorter strings and lists, the structure (what names resources) kept.
+        params, cut = _cap(record["params"], string=64, items=10)
+    if len(json.dumps(params, default=str)) > MAX_PARAMS_JSON and isinstance(params, dict):
+        params, cut = {k: v for k, v in params.items() if not isinstance(v, (dict, list))}, True
+    if cut:
+        record["params_truncated"] = True
+    record["params"] = params
+    if record["app"]:
+        append_call(record)
+
+
+def append_call(record: dict[str, Any]) -> None:
+    """One JSON line in the file CMK_GUARD_CALL_LOG names (nothing without it)."""
+    path = os.environ.get(CALL_LOG_ENV)
+    if not path:
+        return
+    line = json.dumps(record, default=str, sort_keys=True) + "\n"
+    try:
+        with _call_log_lock, open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError as e:  # a broken log must be seen, but never break the request
+        import sys
+
+        print(f"[emulator] cannot append to {CALL_LOG_ENV}={path}: {e}", file=sys.stderr, flush=True)
 
 
 class RequestLogMiddleware:
@@ -106,8 +280,7 @@ class RequestLogMiddleware:
             return [body]
         finally:
             _current.record = None
-            if record["account"] is None:
-                record["account"] = _default_account()
+            _finish(record, getattr(_current, "access_key", None))
 
 
 def request_content_type(resp: BaseResponse) -> str:
@@ -141,6 +314,7 @@ def apply() -> None:
             if self.service_name:
                 record["service"] = self.service_name
             record["account"] = self.current_account
+            record["params"] = request_params(self, record)
             action = self._get_action()
             if action:
                 record["operation"] = action
