@@ -327,28 +327,43 @@ def test_member_role_is_trusted_by_its_central_role_only(member, function):
     assert principal, "narrowed to one role"
 
 
+# The central stack's prefix (the stack name when RoleNamePrefix is empty), and the member
+# stack's prefix and central Region (this Region when CentralRegion is empty).
+CENTRAL_NAME_VARIABLES = {
+    "Prefix": {"Fn::If": ["HasRoleNamePrefix", {"Ref": "RoleNamePrefix"}, {"Ref": "AWS::StackName"}]}
+}
+MEMBER_NAME_VARIABLES = {
+    "Prefix": {"Ref": "RoleNamePrefix"},
+    "Region": {"Fn::If": ["HasCentralRegion", {"Ref": "CentralRegion"}, {"Ref": "AWS::Region"}]},
+}
+
+
 @pytest.mark.parametrize("function", FUNCTIONS, ids=repr)
 def test_role_names_pair_each_function_with_its_member_role(central, member, function):
-    # <prefix>-<function> in the central account; <prefix>-<function>-member in members,
-    # trusting exactly the first. A mismatch would make every cross-account read fail.
-    own = f"${{RoleNamePrefix}}-{function.crate}"
+    # <prefix>-<region>-<function> in the central account; <prefix>-<central region>-
+    # <function>-member in members, trusting exactly the first. A mismatch would make every
+    # cross-account read fail. (test_safety_net.py renders the names for real parameters.)
+    own = f"${{Prefix}}-${{AWS::Region}}-{function.crate}"
     role = central["Resources"][function.role]["Properties"]
-    assert role["RoleName"] == {"Fn::Sub": own}
+    assert role["RoleName"] == {"Fn::Sub": [own, CENTRAL_NAME_VARIABLES]}
     env = central["Resources"][function.function]["Properties"]["Environment"]["Variables"]
-    assert env["MEMBER_ROLE_NAME"] == {"Fn::Sub": f"{own}-member"}
+    assert env["MEMBER_ROLE_NAME"] == {"Fn::Sub": [f"{own}-member", CENTRAL_NAME_VARIABLES]}
     member_role = member["Resources"][function.member_role]["Properties"]
-    assert member_role["RoleName"] == {"Fn::Sub": f"{own}-member"}
+    theirs = f"${{Prefix}}-${{Region}}-{function.crate}"
+    assert member_role["RoleName"] == {"Fn::Sub": [f"{theirs}-member", MEMBER_NAME_VARIABLES]}
     trusted = member_role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"][
         "aws:PrincipalArn"
     ]
-    assert trusted == {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{own}"}
+    assert trusted == {
+        "Fn::Sub": [f"arn:${{AWS::Partition}}:iam::${{CentralAccountId}}:role/{theirs}", MEMBER_NAME_VARIABLES]
+    }
     reach = [
         s
         for s in statements(central["Resources"][function.role])
         if s["Action"] == "sts:AssumeRole"
     ]
     assert [s["Resource"] for s in reach] == [
-        {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{own}-member"}
+        {"Fn::Sub": [f"arn:${{AWS::Partition}}:iam::*:role/{own}-member", CENTRAL_NAME_VARIABLES]}
     ]
 
 
@@ -439,12 +454,13 @@ def test_rule_pattern_matches_the_reactor(central, member, function):
 
 def test_failed_calls_never_invoke_a_function(central, member):
     # A failed call changed nothing; CloudWatch Logs and S3 see many (AccessDenied from
-    # scanners), each of which would cost an invocation. Every rule, central and forwarding.
+    # scanners), each of which would cost an invocation. Every rule, central and forwarding
+    # (the central stack's ForwardOwnEventsRule, with a bus of its own, included).
     rules = [
         (name, r) for template in (central, member) for name, r in template["Resources"].items()
         if r["Type"] == "AWS::Events::Rule"
     ]
-    assert len(rules) == 8, [name for name, _ in rules]
+    assert len(rules) == 9, [name for name, _ in rules]
     for name, rule in rules:
         assert rule["Properties"]["EventPattern"]["detail"]["errorCode"] == [{"exists": False}], name
 
@@ -485,7 +501,8 @@ def test_function_environment(central, function):
     assert props["Runtime"] == "provided.al2023"
     assert list(props["Architectures"]) == ["arm64"]
     assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
-    assert props["CodeUri"] == f"../target/lambda/{function.crate}/"
+    # infra/package.sh builds this zip (infra/README.md).
+    assert props["CodeUri"] == f"../target/lambda/{function.crate}/bootstrap.zip"
     assert props["Role"] == {"Fn::GetAtt": [function.role, "Arn"]}
 
 
