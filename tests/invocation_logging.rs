@@ -713,3 +713,82 @@ async fn a_bucket_on_dual_layer_encryption_stays_dual_layer_when_fixed() {
         "{detail}"
     );
 }
+
+/// Another account's destinations are read, preflighted and fixed through the member role
+/// (MEMBER_ROLE_NAME) in that account, with that account's remediation key.
+#[tokio::test]
+async fn another_accounts_destinations_are_read_and_fixed_through_the_member_role() {
+    let central = Account::new("logging-central").await;
+    let member = Account::new("logging-member").await;
+    let key = member.cmk_for(&["logs", "bedrock"]).await;
+    let d = member.logging(Some(&key)).await;
+    member
+        .logs
+        .disassociate_kms_key()
+        .log_group_name(&d.log_group)
+        .send()
+        .await
+        .unwrap();
+    member.bucket_encryption(&d.bucket, "AES256", None).await;
+    let doc = json!({"accounts": {member.id.clone(): {"mode": "remediate", "remediationKeys": {REGION: key}}}});
+    let mut w = LoggingWorld::new_in(central, Some(doc)).await;
+    w.env.member_role_name = Some("bedrock-cmk-guard-invocation-logging-member".to_owned());
+    let f = w
+        .run(&logging_event(
+            "PutModelInvocationLoggingConfiguration.json",
+            &member.id,
+            None,
+        ))
+        .await;
+    assert_eq!(f.account, member.id);
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert_eq!(f.action.kind, ActionKind::Remediated, "{:?}", f.action);
+    assert_eq!(
+        member.log_group_key(&d.log_group).await,
+        Ok(Some(key.clone()))
+    );
+    assert_eq!(
+        member.bucket_key(&d.bucket).await.1.as_deref(),
+        Some(key.as_str())
+    );
+    let central_reads = w
+        .account
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("bedrock:") || c.starts_with("logs:") || c.starts_with("s3:"))
+        .count();
+    assert_eq!(central_reads, 0, "nothing is read in the central account");
+    assert!(member.calls().iter().any(|c| c == "kms:GetKeyPolicy"));
+    assert_eq!(
+        w.messages().await.len(),
+        1,
+        "published to the central topic"
+    );
+}
+
+/// A read that fails for now (a 5xx) gives the event back (the ledger forgets its claim);
+/// the retry judges the configuration and tells it once.
+#[tokio::test]
+async fn a_read_that_fails_for_now_gives_the_event_back() {
+    let (w, _, d) = healthy("read-retried", "alert", json!({})).await;
+    let a = &w.account;
+    a.logs
+        .disassociate_kms_key()
+        .log_group_name(&d.log_group)
+        .send()
+        .await
+        .unwrap();
+    a.emulate(json!({"faults": [{"operation": "bedrock:GetModelInvocationLoggingConfiguration", "code": "InternalServerException", "status": 500, "count": 1}]}));
+    let event = logging_event("DisassociateKmsKey.json", &a.id, Some(&d.log_group));
+    assert!(w.try_run(&event).await.is_err(), "the event goes back");
+    assert!(w.messages().await.is_empty(), "nothing told yet");
+    let released = a
+        .calls()
+        .iter()
+        .filter(|c| c.as_str() == "dynamodb:DeleteItem")
+        .count();
+    assert_eq!(released, 1, "the claim is given back");
+    let f = w.run(&event).await;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert_eq!(w.messages().await.len(), 1);
+}

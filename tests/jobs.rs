@@ -892,3 +892,113 @@ async fn a_job_not_submitted_again_is_stopped_and_says_why() {
         f.action.steps
     );
 }
+
+/// Jobs of another account are read, stopped and submitted again through the member role
+/// (MEMBER_ROLE_NAME) in that account: every kind of both functions, and an import job whose
+/// model exists (read as the imported model). The central account only assumes the role.
+async fn through_the_member_role<R: Reactor + Default>(kinds: &[JobKind], role: &str) {
+    let central = Account::new("jobs-central").await;
+    let member = Account::new("jobs-member").await;
+    let key = member.cmk(None).await;
+    let doc = json!({"accounts": {member.id.clone(): {"mode": "remediate", "remediationKeys": {REGION: key}, "resubmitJobs": true}}});
+    let mut w = Guarded::<R>::new_in(central, Some(doc)).await;
+    w.env.member_role_name = Some(role.to_owned());
+    for &kind in kinds {
+        let arn = if stoppable(kind) {
+            member.full_job(kind).await
+        } else {
+            member.job(kind, None).await
+        };
+        let f = w.run(&job_event(kind, &member.id, &arn)).await;
+        assert_eq!(f.account, member.id, "{kind:?}");
+        assert_eq!(f.status, Status::NonCompliant, "{kind:?}: {}", f.reason);
+        let detail = f.action.detail.clone().unwrap_or_default();
+        if stoppable(kind) {
+            assert_eq!(f.action.kind, ActionKind::Remediated, "{kind:?}: {detail}");
+            assert_eq!(member.job_status(kind, &arn).await, "Stopping", "{kind:?}");
+            let new = submitted_arn(&detail);
+            assert!(new.contains(&member.id), "{kind:?}: {new}");
+            assert!(running(&member.job_status(kind, &new).await), "{kind:?}");
+        } else {
+            assert_eq!(f.action.kind, ActionKind::Alerted, "{kind:?}: {detail}");
+        }
+    }
+    if kinds.contains(&JobKind::Import) {
+        member.emulate(json!({"jobCompletionSeconds": 0}));
+        let arn = member.job(JobKind::Import, None).await;
+        let f = w.run(&job_event(JobKind::Import, &member.id, &arn)).await;
+        assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+        assert!(
+            f.protections[0].name.starts_with("model "),
+            "judged from the imported model: {}",
+            f.protections[0].name
+        );
+    }
+    let central_bedrock = w
+        .account
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("bedrock:"))
+        .count();
+    assert_eq!(central_bedrock, 0, "no job is read in the central account");
+    assert!(w.account.calls().iter().any(|c| c == "sts:AssumeRole"));
+    assert!(member.calls().iter().any(|c| c.starts_with("bedrock:Get")));
+}
+
+#[tokio::test]
+async fn another_accounts_model_jobs_are_handled_through_the_member_role() {
+    through_the_member_role::<model_jobs::ModelJobs>(
+        &[
+            JobKind::Customization,
+            JobKind::CustomModel,
+            JobKind::Import,
+            JobKind::Copy,
+        ],
+        "bedrock-cmk-guard-model-jobs-member",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_accounts_data_jobs_are_handled_through_the_member_role() {
+    through_the_member_role::<data_jobs::DataJobs>(
+        &[JobKind::Evaluation, JobKind::Batch],
+        "bedrock-cmk-guard-data-jobs-member",
+    )
+    .await;
+}
+
+/// An import job that made its model is judged from the imported model.
+#[tokio::test]
+async fn an_import_job_that_made_its_model_is_judged_from_the_imported_model() {
+    let w = in_mode::<model_jobs::ModelJobs>("made-imported-model", "alert").await;
+    w.account.emulate(json!({"jobCompletionSeconds": 0}));
+    let arn = w.account.job(JobKind::Import, None).await;
+    let f = w
+        .run(&job_event(JobKind::Import, &w.account.id, &arn))
+        .await;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert!(
+        f.protections[0].name.starts_with("model "),
+        "{}",
+        f.protections[0].name
+    );
+    assert_eq!(served(&w, ":GetImportedModel"), 1);
+    assert_eq!(w.messages().await.len(), 1);
+}
+
+/// A read that fails for now (a 5xx) gives the event back (the ledger forgets its claim);
+/// the retry judges the job and tells it once.
+#[tokio::test]
+async fn a_read_that_fails_for_now_gives_the_event_back() {
+    let w = in_mode::<data_jobs::DataJobs>("read-retried", "alert").await;
+    w.account.emulate(json!({"faults": [{"operation": "bedrock:GetEvaluationJob", "code": "InternalServerException", "status": 500, "count": 1}]}));
+    let arn = w.account.job(JobKind::Evaluation, None).await;
+    let event = job_event(JobKind::Evaluation, &w.account.id, &arn);
+    assert!(w.try_run(&event).await.is_err(), "the event goes back");
+    assert!(w.messages().await.is_empty(), "nothing told yet");
+    assert_eq!(served(&w, ":DeleteItem"), 1, "the claim is given back");
+    let f = w.run(&event).await;
+    assert_eq!(f.status, Status::NonCompliant, "{}", f.reason);
+    assert_eq!(w.messages().await.len(), 1);
+}

@@ -35,3 +35,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# The emulator's call log now holds every AWS call the functions made in the tests above.
+step "least privilege: every call the functions made is allowed, nothing more"
+infra/least-privilege.sh "$CMK_GUARD_CALL_LOG"

@@ -20,12 +20,16 @@ free_port() {
 
 # Starts the emulator in the background on a free port, waits until it answers, exports the
 # SDK's standard variables so every client (tests, CLI, functions) talks to it, and stops it
-# when the calling script exits.
+# when the calling script exits. Every AWS call a guard function (or the CLI) makes is also
+# appended to the call log CMK_GUARD_CALL_LOG (exported; emptied here), which resets of the
+# emulator never clear: infra/least-privilege.sh judges it against the IAM policies.
 start_emulator() {
   python3 tests/emulator/bootstrap.py >/dev/null
   EMULATOR_PORT="$(free_port)"
   EMULATOR_LOG="$ROOT/target/emulator-$EMULATOR_PORT.log"
   mkdir -p "$ROOT/target"
+  export CMK_GUARD_CALL_LOG="$ROOT/target/calls-$EMULATOR_PORT.jsonl"
+  : >"$CMK_GUARD_CALL_LOG"
   tests/emulator/run.sh "$EMULATOR_PORT" >"$EMULATOR_LOG" 2>&1 &
   EMULATOR_PID=$!
   trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT
@@ -36,7 +40,7 @@ start_emulator() {
   for _ in $(seq 1 100); do
     if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
         "$AWS_ENDPOINT_URL/_cmk_guard/requests" 2>/dev/null; then
-      echo "emulator up at $AWS_ENDPOINT_URL (log: $EMULATOR_LOG)" >&2
+      echo "emulator up at $AWS_ENDPOINT_URL (log: $EMULATOR_LOG, calls: $CMK_GUARD_CALL_LOG)" >&2
       return 0
     fi
     if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
