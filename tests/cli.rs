@@ -268,12 +268,7 @@ async fn the_cli_runs_the_reactor_of_the_event() {
     let a = Account::new("cli-logging").await;
     let key = a.cmk_for(&["logs", "bedrock"]).await;
     let d = a.logging(Some(&key)).await;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     let file = write(
         "disassociate.json",
         &cmk_guard_tests::logging_event("DisassociateKmsKey.json", &a.id, Some(&d.log_group))
@@ -357,14 +352,7 @@ async fn deploy(a: &Account, stack: &str) -> String {
         .send()
         .await
         .unwrap();
-    a.sns
-        .set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("KmsMasterKeyId")
-        .attribute_value(&key)
-        .send()
-        .await
-        .unwrap();
+    set_topic_key(a, &topic, &key).await;
     a.put_settings("/doctor/settings", r#"{"defaults":{"mode":"alert"}}"#)
         .await;
 
@@ -442,6 +430,18 @@ async fn deploy(a: &Account, stack: &str) -> String {
     topic
 }
 
+/// Puts the alert topic on `key` (SetTopicAttributes KmsMasterKeyId).
+async fn set_topic_key(a: &Account, topic: &str, key: &str) {
+    a.sns
+        .set_topic_attributes()
+        .topic_arn(topic)
+        .attribute_name("KmsMasterKeyId")
+        .attribute_value(key)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A zip archive holding one empty `bootstrap` (stored, not compressed): Lambda wants code.
 fn one_file_zip() -> Vec<u8> {
     let name = b"bootstrap";
@@ -515,14 +515,7 @@ async fn doctor_passes_a_sound_deployment_and_names_each_broken_part() {
         .send()
         .await
         .unwrap();
-    a.sns
-        .set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("KmsMasterKeyId")
-        .attribute_value("alias/aws/sns")
-        .send()
-        .await
-        .unwrap();
+    set_topic_key(&a, &topic, "alias/aws/sns").await;
     for s in a
         .sns
         .list_subscriptions_by_topic()
@@ -589,14 +582,7 @@ async fn doctor_says_what_it_cannot_find_or_cannot_know() {
 
     // A CMK whose policy does not admit CloudWatch: the alarms could not publish.
     let closed = a.cmk(None).await;
-    a.sns
-        .set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("KmsMasterKeyId")
-        .attribute_value(&closed)
-        .send()
-        .await
-        .unwrap();
+    set_topic_key(&a, &topic, &closed).await;
     let (status, lines) = doctor(&a, "guard", &[]);
     assert_eq!(status, 1, "{}", lines.join("\n"));
     assert!(line(&lines, "FAIL", "alert topic").contains("does not let cloudwatch.amazonaws.com"));

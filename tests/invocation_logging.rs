@@ -78,12 +78,7 @@ async fn breaks(fixture: &str, w: &LoggingWorld, d: &Destinations) {
     let a = &w.account;
     match fixture {
         "PutModelInvocationLoggingConfiguration.json" => {
-            a.logs
-                .disassociate_kms_key()
-                .log_group_name(&d.log_group)
-                .send()
-                .await
-                .unwrap();
+            a.drop_log_group_key(&d.log_group).await;
             a.bucket_encryption(&d.bucket, "AES256", None).await;
             a.put_logging(d).await;
         }
@@ -95,12 +90,7 @@ async fn breaks(fixture: &str, w: &LoggingWorld, d: &Destinations) {
                 .unwrap();
         }
         "DisassociateKmsKey.json" => {
-            a.logs
-                .disassociate_kms_key()
-                .log_group_name(&d.log_group)
-                .send()
-                .await
-                .unwrap();
+            a.drop_log_group_key(&d.log_group).await;
         }
         "AssociateKmsKey.json" => {
             // A CMK CloudWatch Logs accepts, but not on the account's allow-list.
@@ -448,12 +438,7 @@ async fn drift_on_what_is_no_destination_is_ignored_after_one_read() {
 async fn a_key_the_services_may_not_use_is_never_put_in_place() {
     let (w, _, d) = healthy("preflight", "alert", json!({})).await;
     let a = &w.account;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     a.bucket_encryption(&d.bucket, "AES256", None).await;
     // The remediation key lets CloudWatch Logs use it, but not Bedrock.
     let logs_only = a.cmk_for(&["logs"]).await;
@@ -515,12 +500,7 @@ async fn a_key_the_services_may_not_use_is_never_put_in_place() {
 
     // A key no service may use: nothing is written at all.
     let neither = a.cmk(None).await;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     a.put_settings(
         SETTINGS,
         &json!({"defaults": {"mode": "remediate", "remediationKeys": {REGION: neither}}})
@@ -565,12 +545,7 @@ async fn a_key_per_kind_of_destination() {
         &json!({"defaults": {"mode": "remediate", "remediationKeys": {REGION: {"logs": for_logs, "s3": for_s3}}}}).to_string(),
     )
     .await;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     a.bucket_encryption(&d.bucket, "AES256", None).await;
     a.s3.delete_bucket_encryption()
         .bucket(&d.large_data)
@@ -656,12 +631,7 @@ async fn what_a_bucket_is_encrypted_with_decides_its_verdict() {
 async fn an_unreadable_destination_is_an_error_and_the_rest_is_still_fixed() {
     let (w, key, d) = healthy("unreadable", "remediate", json!({})).await;
     let a = &w.account;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     a.emulate(json!({"faults": [{"operation": "s3:GetBucketEncryption", "code": "AccessDenied", "status": 403}]}));
     let f = w
         .run(&logging_event(
@@ -722,13 +692,7 @@ async fn another_accounts_destinations_are_read_and_fixed_through_the_member_rol
     let member = Account::new("logging-member").await;
     let key = member.cmk_for(&["logs", "bedrock"]).await;
     let d = member.logging(Some(&key)).await;
-    member
-        .logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    member.drop_log_group_key(&d.log_group).await;
     member.bucket_encryption(&d.bucket, "AES256", None).await;
     let doc = json!({"accounts": {member.id.clone(): {"mode": "remediate", "remediationKeys": {REGION: key}}}});
     let mut w = LoggingWorld::new_in(central, Some(doc)).await;
@@ -772,12 +736,7 @@ async fn another_accounts_destinations_are_read_and_fixed_through_the_member_rol
 async fn a_read_that_fails_for_now_gives_the_event_back() {
     let (w, _, d) = healthy("read-retried", "alert", json!({})).await;
     let a = &w.account;
-    a.logs
-        .disassociate_kms_key()
-        .log_group_name(&d.log_group)
-        .send()
-        .await
-        .unwrap();
+    a.drop_log_group_key(&d.log_group).await;
     a.emulate(json!({"faults": [{"operation": "bedrock:GetModelInvocationLoggingConfiguration", "code": "InternalServerException", "status": 500, "count": 1}]}));
     let event = logging_event("DisassociateKmsKey.json", &a.id, Some(&d.log_group));
     assert!(w.try_run(&event).await.is_err(), "the event goes back");

@@ -519,39 +519,32 @@ async fn topic_key(config: &SdkConfig, topic: &str) -> Line {
 async fn subscriptions(config: &SdkConfig, topic: &str) -> Line {
     let check = "subscriptions";
     let sns = aws_sdk_sns::Client::new(config);
-    let mut confirmed = Vec::new();
-    let mut pending = 0;
-    let mut next: Option<String> = None;
-    loop {
-        let answer = match sns
-            .list_subscriptions_by_topic()
-            .topic_arn(topic)
-            .set_next_token(next.take())
-            .send()
-            .await
-        {
-            Ok(answer) => answer,
-            Err(e) => {
-                return fail(
-                    check,
-                    AwsError::from_sdk("sns:ListSubscriptionsByTopic", &e),
-                )
-            }
-        };
-        for s in answer.subscriptions() {
-            match s.subscription_arn() {
-                Some(arn) if arn.starts_with("arn:") => {
-                    confirmed.push(s.protocol().unwrap_or("?").to_owned())
-                }
-                _ => pending += 1,
-            }
+    let subscriptions = match sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+    {
+        Ok(all) => all,
+        Err(e) => {
+            return fail(
+                check,
+                AwsError::from_sdk("sns:ListSubscriptionsByTopic", &e),
+            )
         }
-        match answer.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => break,
-        }
-    }
-    let pending_note = match pending {
+    };
+    // A subscription awaiting confirmation has "PendingConfirmation" for an ARN.
+    let (confirmed, pending): (Vec<_>, Vec<_>) = subscriptions
+        .iter()
+        .partition(|s| s.subscription_arn().is_some_and(|a| a.starts_with("arn:")));
+    let confirmed: Vec<&str> = confirmed
+        .iter()
+        .map(|s| s.protocol().unwrap_or("?"))
+        .collect();
+    let pending_note = match pending.len() {
         0 => String::new(),
         n => format!("; {n} awaiting confirmation (open the e-mail SNS sent)"),
     };

@@ -890,6 +890,16 @@ impl Account {
         arn
     }
 
+    /// DisassociateKmsKey: the log group loses its key, as a person's change would do it.
+    pub async fn drop_log_group_key(&self, name: &str) {
+        self.logs
+            .disassociate_kms_key()
+            .log_group_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// A log group, a bucket and a large-data bucket (on `key` when given, else as S3 and
     /// CloudWatch Logs leave them), and the logging configuration that uses them.
     pub async fn logging(&self, key: Option<&str>) -> Destinations {
