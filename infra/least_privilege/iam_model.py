@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 from cfnlint.decode import cfn_yaml  # understands !Ref, !Sub, !GetAtt, ... (short forms)
 
+import render
+
 INFRA = Path(__file__).resolve().parents[1]
 
 PARTITION = "aws"
@@ -66,8 +68,6 @@ BY_APP = {f.app: f for f in FUNCTIONS}
 
 # --------------------------------------------------------------------------- templates
 
-NO_VALUE = object()
-
 
 def load(name: str) -> dict:
     return cfn_yaml.load(str(INFRA / name))
@@ -78,49 +78,22 @@ def _physical(logical: str) -> str:
     return f"{STACK_NAME}-{logical}"
 
 
-class Stack:
-    """One template resolved with the parameter values of a full deployment, in one account.
+class Stack(render.Stack):
+    """One template resolved with the parameter values of a full deployment, in one account
+    (infra/render.py renders it; whatever it cannot is a CheckError).
 
     Resources resolve to the ARNs and names CloudFormation would give them (a stand-in name
     where CloudFormation makes one up); only the resource types the templates' policies refer
     to are known, any other Ref/GetAtt is an error.
     """
 
+    error = CheckError
+
     def __init__(self, template: dict, parameters: dict[str, Any], account: str):
-        self.template = template
-        self.account = account
-        self.region = STACK_REGION
-        self.parameters: dict[str, Any] = {}
-        for name, spec in template.get("Parameters", {}).items():
-            value = parameters.get(name, spec.get("Default"))
-            if value is None:
-                raise CheckError(f"parameter {name} has no value and no default")
-            if spec.get("Type") == "CommaDelimitedList":
-                value = value if isinstance(value, list) else str(value).split(",")
-            self.parameters[name] = value
-        unknown = set(parameters) - set(self.parameters)
-        if unknown:
-            raise CheckError(f"not parameters of the template: {sorted(unknown)}")
-        self._conditions: dict[str, bool] = {}
+        super().__init__(template, parameters, account=account, region=STACK_REGION,
+                         stack_name=STACK_NAME, partition=PARTITION)
 
-    # ---- pseudo parameters, parameters, resources
-
-    def pseudo(self, name: str) -> Any:
-        return {
-            "AWS::AccountId": self.account,
-            "AWS::Region": self.region,
-            "AWS::Partition": PARTITION,
-            "AWS::StackName": STACK_NAME,
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": NO_VALUE,
-        }[name]
-
-    def ref(self, name: str) -> Any:
-        if name.startswith("AWS::"):
-            return self.pseudo(name)
-        if name in self.parameters:
-            return self.parameters[name]
-        return self.resource_attribute(name, None)
+    # ---- resources
 
     def prop(self, logical: str, name: str, default: Any = None) -> Any:
         resource = self.template["Resources"][logical]
@@ -128,14 +101,11 @@ class Stack:
         if value is None:
             return default
         resolved = self.resolve(value)
-        return default if resolved is NO_VALUE else resolved
+        return default if resolved is render.NO_VALUE else resolved
 
     def resource_attribute(self, logical: str, attribute: Optional[str]) -> Any:
         """Ref (attribute None) or Fn::GetAtt of a resource."""
-        resources = self.template["Resources"]
-        if logical not in resources:
-            raise CheckError(f"Ref/GetAtt of unknown resource or parameter {logical}")
-        kind = resources[logical]["Type"]
+        kind = self.template["Resources"][logical]["Type"]
         p, r, a = PARTITION, self.region, self.account
         if kind == "AWS::SNS::Topic":
             name = self.prop(logical, "TopicName", _physical(logical))
@@ -178,91 +148,6 @@ class Stack:
             raise CheckError(f"{logical} ({kind}) has no attribute {attribute} the checker knows")
         return values[attribute]
 
-    # ---- conditions and intrinsic functions
-
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            self._conditions[name] = self._truth(self.template["Conditions"][name])
-        return self._conditions[name]
-
-    def _truth(self, expr: Any) -> bool:
-        if isinstance(expr, dict) and len(expr) == 1:
-            (fn, arg), = expr.items()
-            if fn == "Fn::Equals":
-                a, b = (self.resolve(x) for x in arg)
-                return a == b
-            if fn == "Fn::Not":
-                return not self._truth(arg[0])
-            if fn == "Fn::And":
-                return all(self._truth(x) for x in arg)
-            if fn == "Fn::Or":
-                return any(self._truth(x) for x in arg)
-            if fn == "Condition":
-                return self.condition(arg)
-        raise CheckError(f"not a condition the checker knows: {expr!r}")
-
-    def resolve(self, value: Any) -> Any:
-        """The value with every intrinsic function applied; NO_VALUE where AWS::NoValue."""
-        if isinstance(value, list):
-            out = [self.resolve(v) for v in value]
-            return [v for v in out if v is not NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (fn, arg), = value.items()
-            if fn == "Ref":
-                return self.ref(arg)
-            if fn == "Fn::GetAtt":
-                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.resource_attribute(logical, attribute)
-            if fn == "Fn::If":
-                cond, yes, no = arg
-                return self.resolve(yes if self.condition(cond) else no)
-            if fn == "Fn::Sub":
-                return self._sub(arg)
-            if fn == "Fn::Join":
-                sep, items = arg
-                items = self.resolve(items)
-                return str(sep).join(str(i) for i in items)
-            if fn == "Fn::Split":
-                sep, text = arg
-                return str(self.resolve(text)).split(sep)
-            if fn == "Fn::Select":
-                index, items = arg
-                return self.resolve(items)[int(self.resolve(index))]
-            if fn.startswith("Fn::") or fn == "Condition":
-                raise CheckError(f"intrinsic function {fn} is not known to the checker")
-        out = {}
-        for k, v in value.items():
-            resolved = self.resolve(v)
-            if resolved is not NO_VALUE:
-                out[k] = resolved
-        return out
-
-    def _sub(self, arg: Any) -> str:
-        if isinstance(arg, list):
-            text, variables = arg
-            variables = {k: self.resolve(v) for k, v in variables.items()}
-        else:
-            text, variables = arg, {}
-
-        def one(match: re.Match) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                value = variables[name]
-            elif "." in name and not name.startswith("AWS::"):
-                logical, attribute = name.split(".", 1)
-                value = self.resource_attribute(logical, attribute)
-            else:
-                value = self.ref(name)
-            if isinstance(value, list) or value is NO_VALUE:
-                raise CheckError(f"Fn::Sub of a list or no value: ${{{name}}} in {text!r}")
-            return str(value)
-
-        return re.sub(r"\$\{([^}]+)\}", one, str(text))
-
 
 # --------------------------------------------------------------------------- policies
 
@@ -294,7 +179,7 @@ def _list(value: Any) -> list:
 
 def role_statements(stack: Stack, template_name: str, role: str) -> list[Statement]:
     resource = stack.template["Resources"][role]
-    if "Condition" in resource and not stack.condition(resource["Condition"]):
+    if not stack.exists(role):
         raise CheckError(f"{role} does not exist in this deployment (condition {resource['Condition']})")
     out: list[Statement] = []
     for policy in resource["Properties"].get("Policies", []):
