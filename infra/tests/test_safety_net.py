@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
+import render
+
 INFRA = Path(__file__).resolve().parents[1]
 ROOT = INFRA.parent
 CENTRAL_ACCOUNT = "111122223333"
@@ -26,142 +28,21 @@ MEMBER_ACCOUNT = "444455556666"
 FUNCTIONS = ["guardrails", "invocation-logging", "model-jobs", "data-jobs"]
 
 
-class NoValue:
-    """AWS::NoValue: the property or list item disappears."""
+class Stack(render.Stack):
+    """A template rendered for given parameter values, the way CloudFormation would
+    (infra/render.py), by default in the central account. What only a deployment knows
+    (another resource's Ref or GetAtt) stays a placeholder such as "<GetAtt EventBus.Arn>"; a
+    reference to a resource that is left out is an error, as it would be in CloudFormation."""
 
+    def __init__(self, template: dict, parameters: dict | None = None, *, account=CENTRAL_ACCOUNT, **where):
+        super().__init__(template, parameters, account=account, **where)
 
-class Stack:
-    """A template rendered for given parameter values, the way CloudFormation would: conditions
-    decided, resources whose condition is false left out, intrinsic functions resolved. What
-    only a deployment knows (another resource's Ref or GetAtt) stays a placeholder such as
-    "<GetAtt EventBus.Arn>"; a reference to a resource that is left out is an error, as it
-    would be in CloudFormation."""
-
-    def __init__(self, template: dict, parameters: dict | None = None, *, region="us-east-1",
-                 stack_name="bedrock-cmk-guard", account=CENTRAL_ACCOUNT, partition="aws"):
-        self.template = template
-        given = dict(parameters or {})
-        self.parameters = {}
-        for name, spec in template.get("Parameters", {}).items():
-            value = given.pop(name, spec.get("Default"))
-            assert value is not None, f"parameter {name} has no default: give it"
-            if spec["Type"] == "CommaDelimitedList" and isinstance(value, str):
-                value = value.split(",") if value else [""]
-            self.parameters[name] = value
-        assert not given, f"no such parameters: {sorted(given)}"
-        self.pseudo = {
-            "AWS::Region": region,
-            "AWS::StackName": stack_name,
-            "AWS::AccountId": account,
-            "AWS::Partition": partition,
-            "AWS::NoValue": NoValue,
-        }
-        self._conditions: dict[str, bool] = {}
-
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            self._conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
-        return self._conditions[name]
-
-    def exists(self, logical_id: str) -> bool:
-        resource = self.template["Resources"][logical_id]
-        return "Condition" not in resource or self.condition(resource["Condition"])
-
-    def resources(self) -> dict[str, dict]:
-        return {
-            name: {"Type": r["Type"], "Properties": self.resolve(r.get("Properties", {}))}
-            for name, r in self.template["Resources"].items()
-            if self.exists(name)
-        }
-
-    def outputs(self) -> dict:
-        return {
-            name: self.resolve(o["Value"])
-            for name, o in self.template.get("Outputs", {}).items()
-            if "Condition" not in o or self.condition(o["Condition"])
-        }
-
-    def failed_rules(self) -> list[str]:
-        """The Rules assertions these parameters break (CloudFormation refuses the stack)."""
-        return [
-            a["AssertDescription"]
-            for rule in self.template.get("Rules", {}).values()
-            for a in rule["Assertions"]
-            if not self.resolve(a["Assert"])
-        ]
-
-    def ref(self, name: str):
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        assert self.exists(name), f"Ref to {name}, which these parameters leave out"
-        return f"<Ref {name}>"
-
-    def get_att(self, name: str, attribute: str) -> str:
-        assert self.exists(name), f"GetAtt of {name}, which these parameters leave out"
-        return f"<GetAtt {name}.{attribute}>"
-
-    def sub(self, text: str, variables: dict) -> str:
-        def one(match):
-            name = match.group(1)
-            if name in variables:
-                return str(variables[name])
-            if "." in name and name.split(".", 1)[0] in self.template["Resources"]:
-                return self.get_att(*name.split(".", 1))
-            value = self.ref(name)
-            assert isinstance(value, str), f"${{{name}}} is not a string: {value!r}"
-            return value
-
-        return re.sub(r"\$\{([^}!]+)\}", one, text)
-
-    def resolve(self, value):
-        if isinstance(value, dict):
-            if len(value) == 1:
-                [(key, arg)] = value.items()
-                if key == "Ref":
-                    return self.ref(arg)
-                if key == "Condition":
-                    return self.condition(arg)
-                if key == "Fn::GetAtt":
-                    name, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                    return self.get_att(name, attribute)
-                if key == "Fn::If":
-                    name, yes, no = arg
-                    return self.resolve(yes if self.condition(name) else no)
-                if key == "Fn::Sub":
-                    if isinstance(arg, str):
-                        return self.sub(arg, {})
-                    text, variables = arg
-                    return self.sub(text, {k: self.resolve(v) for k, v in variables.items()})
-                if key == "Fn::Join":
-                    separator, items = arg
-                    return separator.join(str(i) for i in self.resolve(items))
-                if key == "Fn::Split":
-                    separator, text = arg
-                    return self.resolve(text).split(separator)
-                if key == "Fn::Select":
-                    index, items = arg
-                    return self.resolve(items)[int(self.resolve(index))]
-                if key == "Fn::Equals":
-                    a, b = (self.resolve(x) for x in arg)
-                    return a == b
-                if key == "Fn::Not":
-                    return not self.resolve(arg[0])
-                if key == "Fn::And":
-                    return all(self.resolve(x) for x in arg)
-                if key == "Fn::Or":
-                    return any(self.resolve(x) for x in arg)
-                assert not key.startswith("Fn::"), f"{key} is not rendered here"
-            out = {}
-            for k, v in value.items():
-                v = self.resolve(v)
-                if v is not NoValue:
-                    out[k] = v
-            return out
-        if isinstance(value, list):
-            return [v for v in (self.resolve(x) for x in value) if v is not NoValue]
-        return value
+    def resource_attribute(self, logical: str, attribute: str | None) -> str:
+        if attribute is None:
+            assert self.exists(logical), f"Ref to {logical}, which these parameters leave out"
+            return f"<Ref {logical}>"
+        assert self.exists(logical), f"GetAtt of {logical}, which these parameters leave out"
+        return f"<GetAtt {logical}.{attribute}>"
 
 
 def load(name: str) -> dict:
@@ -274,33 +155,6 @@ def test_the_documented_scp_protects_every_member_role():
     assert all(s["Effect"] == "Deny" for s in scp["Statement"])
 
 
-def test_the_dead_letter_queue_is_on_the_stacks_cmk_and_every_writer_may_use_it(central):
-    queue = central["Resources"]["DeadLetterQueue"]["Properties"]
-    assert queue["KmsMasterKeyId"] == {"Fn::If": ["CreateTopicKey", created_key_arn(), {"Ref": "AWS::NoValue"}]}
-    # Without the stack's key: SSE-SQS, never the AWS-managed alias/aws/sqs EventBridge cannot use.
-    assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["CreateTopicKey", {"Ref": "AWS::NoValue"}, True]}
-    statements = central["Resources"]["AlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
-    events = [s for s in statements if s.get("Principal", {}).get("Service") == "events.amazonaws.com"]
-    assert events and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(events[0]["Action"])
-    # Lambda's on-failure destination writes with the function's role.
-    grants = 0
-    for resource in central["Resources"].values():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                if isinstance(statement, dict) and "Fn::If" in statement:
-                    condition, grant, _ = statement["Fn::If"]
-                    if isinstance(grant, dict) and grant.get("Sid") == "EncryptDeadLetters":
-                        assert condition == "CreateTopicKey"
-                        assert grant["Resource"] == created_key_arn()
-                        grants += 1
-    assert grants == 4
-
-
-# ---------------------------------------------------------------- the ledger on the CMK
-
-
 def conditional_grants(template: dict, sid: str) -> list[tuple[str, dict]]:
     """(condition, statement) of every role's conditional statement with this Sid."""
     found = []
@@ -314,6 +168,25 @@ def conditional_grants(template: dict, sid: str) -> list[tuple[str, dict]]:
                     if isinstance(grant, dict) and grant.get("Sid") == sid:
                         found.append((condition, grant))
     return found
+
+
+def test_the_dead_letter_queue_is_on_the_stacks_cmk_and_every_writer_may_use_it(central):
+    queue = central["Resources"]["DeadLetterQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Fn::If": ["CreateTopicKey", created_key_arn(), {"Ref": "AWS::NoValue"}]}
+    # Without the stack's key: SSE-SQS, never the AWS-managed alias/aws/sqs EventBridge cannot use.
+    assert queue["SqsManagedSseEnabled"] == {"Fn::If": ["CreateTopicKey", {"Ref": "AWS::NoValue"}, True]}
+    statements = central["Resources"]["AlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    events = [s for s in statements if s.get("Principal", {}).get("Service") == "events.amazonaws.com"]
+    assert events and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(events[0]["Action"])
+    # Lambda's on-failure destination writes with the function's role.
+    grants = conditional_grants(central, "EncryptDeadLetters")
+    for condition, grant in grants:
+        assert condition == "CreateTopicKey"
+        assert grant["Resource"] == created_key_arn()
+    assert len(grants) == 4
+
+
+# ---------------------------------------------------------------- the ledger on the CMK
 
 
 def test_the_ledger_is_on_the_stacks_cmk_and_every_function_may_use_it_through_dynamodb(central):
@@ -739,3 +612,43 @@ def test_the_default_settings_name_the_created_key_and_a_written_document_is_kep
     assert kept.resources()["SettingsParameter"]["Properties"]["Value"] == written
     plain = Stack(central).resources()["SettingsParameter"]["Properties"]["Value"]
     assert json.loads(plain) == {"defaults": {"mode": "alert"}}, "the safe default: alert"
+
+
+# ---------------------------------------------------------------- the topic policy
+
+
+def test_the_topic_policy_admits_only_this_accounts_alarms_and_rules_and_only_over_tls(central):
+    policy = Stack(central).resources()["AlertTopicPolicy"]["Properties"]
+    assert policy["Topics"] == ["<Ref AlertTopic>"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    alarms, rules = statements["AlarmsPublish"], statements["RulesPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == "sns:Publish"
+    assert alarms["Condition"] == {"ArnLike": {
+        "aws:SourceArn": f"arn:aws:cloudwatch:us-east-1:{CENTRAL_ACCOUNT}:alarm:*"}}
+    assert rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rules["Condition"] == {"ArnLike": {
+        "aws:SourceArn": f"arn:aws:events:us-east-1:{CENTRAL_ACCOUNT}:rule/*"}}
+    assert statements["AccountUsesTheTopic"]["Principal"] == {"AWS": f"arn:aws:iam::{CENTRAL_ACCOUNT}:root"}
+    tls = statements["OnlyOverTls"]
+    assert tls["Effect"] == "Deny" and tls["Principal"] == "*"
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    for s in statements.values():
+        assert s["Effect"] == "Deny" or s["Principal"] != "*", f"{s['Sid']} admits anyone"
+    # EventBridge may also use the topic's key, as the alarms may.
+    key = Stack(central).resources()["AlertTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "events.amazonaws.com"}
+               and {"kms:GenerateDataKey", "kms:Decrypt"} <= set(s["Action"]) for s in key)
+
+
+def test_a_second_copy_in_a_region_has_its_own_settings_and_bus_statement(central):
+    first, second = (
+        Stack(central, {"OrganizationId": "o-abcdefghij"}, stack_name=name).resources()
+        for name in ("guard-a", "guard-b")
+    )
+    assert first["SettingsParameter"]["Properties"]["Name"] == "/guard-a/settings"
+    assert second["SettingsParameter"]["Properties"]["Name"] == "/guard-b/settings"
+    statement = "OrganizationEventBusPolicy"
+    assert first[statement]["Properties"]["StatementId"] != second[statement]["Properties"]["StatementId"]
+    named = Stack(central, {"ConfigParameterName": "/team/guard"}).resources()
+    assert named["SettingsParameter"]["Properties"]["Name"] == "/team/guard"
