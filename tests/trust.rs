@@ -891,3 +891,46 @@ async fn the_ledger_reads_beside_the_resource() {
         "{calls:?}"
     );
 }
+
+/// A finding too large for SNS (here a guardrail with thousands of versions and a long reason)
+/// is published shortened, with a pointer to the whole finding in the log, never dropped: the
+/// emulator refuses messages over 256 KiB as SNS does.
+#[tokio::test]
+async fn a_finding_too_large_for_sns_is_delivered_shortened() {
+    let w = World::new("huge-finding", None).await;
+    let (_, arn) = w.account.guardrail("huge", None).await;
+    let mut f = w
+        .run(&event("CreateGuardrail.json", &w.account.id, &arn))
+        .await;
+    w.messages().await;
+    let part = f.protections[0].clone();
+    f.protections = (0..4000)
+        .map(|i| bedrock_cmk_guard::finding::ProtectionSummary {
+            name: format!("version {i}"),
+            ..part.clone()
+        })
+        .collect();
+    f.reason = "not on a customer-managed key; ".repeat(5000);
+    assert!(f.to_json().len() > 256 * 1024);
+
+    let topic = w.env.alert_topic_arn.clone().unwrap();
+    bedrock_cmk_guard::notify::publish(&w.account.sns, &topic, &f)
+        .await
+        .expect("SNS takes the shortened message");
+    let delivered = w.messages().await;
+    assert_eq!(delivered.len(), 1, "delivered once, not dropped");
+    let got = &delivered[0];
+    assert_eq!(
+        (&got.check, &got.resource, got.status),
+        (&f.check, &f.resource, f.status)
+    );
+    assert!((1..4000).contains(&got.protections.len()));
+    let raw = w.account.published();
+    let body: serde_json::Value =
+        serde_json::from_str(raw.last().unwrap()["Message"].as_str().unwrap()).unwrap();
+    let machine: serde_json::Value = serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+    assert!(machine["truncated"]
+        .as_str()
+        .unwrap()
+        .contains(&f.trigger.event_id));
+}

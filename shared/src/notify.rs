@@ -18,6 +18,12 @@ const MAX_PARTS_SHOWN: usize = 10;
 const MAX_STEPS_SHOWN: usize = 10;
 /// A chat card's description is kept under this many characters (chat apps cut long cards).
 const MAX_CHAT_DESCRIPTION: usize = 3500;
+/// Resources a chat card links to; the finding JSON has them all.
+const MAX_RELATED_RESOURCES: usize = 20;
+/// SNS takes 256 KiB per message, attributes and subject included; what the body may use.
+pub const MAX_BODY_BYTES: usize = 250 * 1024;
+/// The readable text (sent twice: `default` and `email`) is cut beyond this.
+const MAX_TEXT_BYTES: usize = 32 * 1024;
 
 /// A rendered SNS message.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +103,21 @@ fn changed_parts(finding: &Finding, kind: ActionKind) -> Vec<&str> {
         .collect()
 }
 
+/// Parts named in a title; the rest are counted (a title is a headline, not the list).
+const MAX_PARTS_IN_TITLE: usize = 5;
+
+/// "a, b, c" or "a, b, c, d, e and 12 more".
+fn name_list(names: &[&str]) -> String {
+    if names.len() <= MAX_PARTS_IN_TITLE {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..MAX_PARTS_IN_TITLE].join(", "),
+        names.len() - MAX_PARTS_IN_TITLE
+    )
+}
+
 /// One line that says what happened, and what is still open after a partial fix.
 pub fn title(finding: &Finding) -> String {
     let what = format!("{} \"{}\"", noun(finding), display_name(finding));
@@ -110,15 +131,15 @@ pub fn title(finding: &Finding) -> String {
         }
         (_, ActionKind::Remediated) => format!(
             "Partly fixed: {what}: {} now on a customer-managed KMS key; still open: {}",
-            changed_parts(finding, ActionKind::Remediated).join(", "),
-            open.join(", ")
+            name_list(&changed_parts(finding, ActionKind::Remediated)),
+            name_list(&open)
         ),
         (_, ActionKind::WouldRemediate) => {
             let would = changed_parts(finding, ActionKind::WouldRemediate);
             let rest: Vec<&str> = open.into_iter().filter(|p| !would.contains(p)).collect();
             let mut t = format!("Dry run: {what} would be fixed automatically");
             if !rest.is_empty() {
-                t.push_str(&format!(" ({}); still needs a person: {}", would.join(", "), rest.join(", ")));
+                t.push_str(&format!(" ({}); still needs a person: {}", name_list(&would), name_list(&rest)));
             }
             t
         }
@@ -141,11 +162,7 @@ fn non_compliant_title(what: &str, finding: &Finding) -> String {
     let (missing, rest): (Vec<&ProtectionSummary>, Vec<&ProtectionSummary>) =
         open.partition(|p| p.problem == Some(KeyProblem::Absent));
     let names = |parts: &[&ProtectionSummary]| {
-        parts
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        name_list(&parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
     };
     match (missing.is_empty(), rest.is_empty()) {
         (true, _) if finding.protections.len() > 1 => {
@@ -349,7 +366,7 @@ pub fn chat(finding: &Finding) -> serde_json::Value {
     for p in &finding.protections {
         for key in [&p.key, &p.key_after].into_iter().flatten() {
             if let Some(key_arn) = &key.arn {
-                if !related.contains(key_arn) {
+                if !related.contains(key_arn) && related.len() < MAX_RELATED_RESOURCES {
                     related.push(key_arn.clone());
                 }
             }
@@ -427,19 +444,140 @@ fn subject(finding: &Finding) -> String {
     }
 }
 
+/// Where the whole finding is when a message had to be shortened.
+fn full_finding_pointer(finding: &Finding) -> String {
+    format!(
+        "shortened to fit SNS's 256 KB message limit; the whole finding is in the function's log (the \"finding\" line of event {})",
+        finding.trigger.event_id
+    )
+}
+
+/// The text cut at `MAX_TEXT_BYTES` (on a character boundary), with the pointer.
+fn fit_text(text: String, finding: &Finding) -> String {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text;
+    }
+    let mut end = MAX_TEXT_BYTES - 512;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n\n[…] {}", &text[..end], full_finding_pointer(finding))
+}
+
+/// The finding JSON within `budget` bytes: while it is too large, the largest array is halved
+/// or, when no array can shrink, the longest string is; the top level then says so and where
+/// the whole finding is. Never dropped: what is left is still a finding of the same schema.
+fn fit_finding_json(finding: &Finding, budget: usize) -> String {
+    let whole = finding.to_json();
+    if whole.len() <= budget {
+        return whole;
+    }
+    let Ok(mut value) = serde_json::to_value(finding) else {
+        return whole;
+    };
+    while serde_json::to_string(&value).map_or(0, |s| s.len()) > budget {
+        if !shrink_largest(&mut value) {
+            break;
+        }
+    }
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "truncated".to_owned(),
+            serde_json::Value::String(full_finding_pointer(finding)),
+        );
+    }
+    value.to_string()
+}
+
+/// Halves whichever is larger: the largest array of more than one item, or the longest
+/// prose string (identifiers such as ARNs are never cut: a cut ARN names something else).
+/// False when nothing can shrink.
+fn shrink_largest(value: &mut serde_json::Value) -> bool {
+    let mut array: Option<(usize, String)> = None;
+    let mut string: Option<(usize, String)> = None;
+    find_largest(value, String::new(), &mut array, &mut string);
+    let array_first = match (&array, &string) {
+        (Some((a, _)), Some((s, _))) => a >= s,
+        (found, _) => found.is_some(),
+    };
+    let path = if array_first { array } else { string };
+    match path.and_then(|(_, path)| value.pointer_mut(&path)) {
+        Some(serde_json::Value::Array(items)) => {
+            let keep = (items.len() / 2).max(1);
+            items.truncate(keep);
+            true
+        }
+        Some(serde_json::Value::String(text)) => {
+            let keep = text.chars().count() / 2;
+            *text = text.chars().take(keep).chain("…".chars()).collect();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The JSON pointers of the largest shrinkable array and the longest long string.
+fn find_largest(
+    value: &serde_json::Value,
+    path: String,
+    array: &mut Option<(usize, String)>,
+    string: &mut Option<(usize, String)>,
+) {
+    let bigger =
+        |best: &Option<(usize, String)>, size: usize| best.as_ref().is_none_or(|(b, _)| size > *b);
+    match value {
+        serde_json::Value::Array(items) => {
+            let size = serde_json::to_string(value).map_or(0, |s| s.len());
+            if items.len() > 1 && bigger(array, size) {
+                *array = Some((size, path.clone()));
+            }
+            for (i, item) in items.iter().enumerate() {
+                find_largest(item, format!("{path}/{i}"), array, string);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                find_largest(item, format!("{path}/{key}"), array, string);
+            }
+        }
+        serde_json::Value::String(text)
+            if text.chars().count() > 64
+                && text.contains(char::is_whitespace)
+                && bigger(string, text.len()) =>
+        {
+            *string = Some((text.len(), path));
+        }
+        _ => {}
+    }
+}
+
 pub fn render(finding: &Finding) -> Message {
-    let text = text(finding);
-    let finding_json = finding.to_json();
-    let body = json!({
-        "default": text,
-        "email": text,
-        "https": chat(finding).to_string(),
-        "sqs": finding_json,
-        "lambda": finding_json,
-    });
+    let text = fit_text(text(finding), finding);
+    let chat = chat(finding).to_string();
+    // The finding JSON goes twice (sqs, lambda), escaped inside the body: give it what the
+    // rest leaves, and less until the whole body fits.
+    let mut budget = MAX_BODY_BYTES;
+    let body = loop {
+        let finding_json = fit_finding_json(finding, budget);
+        let body = json!({
+            "default": text,
+            "email": text,
+            "https": chat,
+            "sqs": finding_json,
+            "lambda": finding_json,
+        })
+        .to_string();
+        if body.len() <= MAX_BODY_BYTES || budget < 1024 {
+            break body;
+        }
+        budget = budget
+            .saturating_sub(body.len() - MAX_BODY_BYTES)
+            .min(budget * 3 / 4);
+    };
     Message {
         subject: subject(finding),
-        body: body.to_string(),
+        body,
         attributes: vec![
             ("check", finding.check.clone()),
             ("status", finding.status.as_str().to_owned()),

@@ -350,3 +350,91 @@ fn a_part_that_is_off_or_missing_is_called_so() {
         "Bedrock model invocation logging configuration \"us-east-1\": log group /bedrock/invocations off or missing"
     );
 }
+
+/// A finding with thousands of parts and a very long reason: every rendering fits SNS's
+/// limit, and the shortened ones say so and where the whole finding is.
+fn huge() -> Finding {
+    let mut f = finding(ActionKind::Alerted);
+    let template = f.protections[0].clone();
+    f.protections = (0..4000)
+        .map(|i| ProtectionSummary {
+            name: format!("version {i}"),
+            reason: format!("version {i} {}", "is on a key AWS owns ".repeat(8)),
+            ..template.clone()
+        })
+        .collect();
+    f.action.steps = (0..500)
+        .map(|i| format!("Step {i}: {}", "x".repeat(100)))
+        .collect();
+    f.reason = "the guardrail and its versions are not on a CMK; ".repeat(3000);
+    f
+}
+
+#[test]
+fn a_finding_too_large_for_sns_is_shortened_with_a_pointer_never_dropped() {
+    let f = huge();
+    assert!(
+        f.to_json().len() > 256 * 1024,
+        "the test needs a finding over the limit"
+    );
+    let message = render(&f);
+    assert!(
+        message.body.len() <= bedrock_cmk_guard::notify::MAX_BODY_BYTES,
+        "{} bytes",
+        message.body.len()
+    );
+    let body: Value = serde_json::from_str(&message.body).unwrap();
+    let pointer = format!("event {}", f.trigger.event_id);
+
+    let machine: Value = serde_json::from_str(body["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(body["lambda"], body["sqs"]);
+    assert!(machine["truncated"].as_str().unwrap().contains(&pointer));
+    // Still a finding of the same schema, with what identifies and decides it whole.
+    for field in [
+        "schema", "check", "status", "severity", "account", "region", "resource", "trigger",
+        "action",
+    ] {
+        assert!(machine.get(field).is_some(), "{field} kept");
+    }
+    assert_eq!(machine["resource"]["arn"], f.resource.arn.clone().unwrap());
+    let kept = machine["protections"].as_array().unwrap().len();
+    assert!((1..4000).contains(&kept), "{kept} parts kept");
+    // Identifiers are never cut (a cut ARN would name something else); prose may end in "…".
+    let parsed: Finding = serde_json::from_value(machine).unwrap();
+    let (kept, whole) = (&parsed.protections[0], &f.protections[0]);
+    assert_eq!(
+        (&kept.name, &kept.key, kept.verdict, kept.action),
+        (&whole.name, &whole.key, whole.verdict, whole.action)
+    );
+    assert!(whole.reason.starts_with(kept.reason.trim_end_matches('…')));
+    assert!(f.reason.starts_with(parsed.reason.trim_end_matches('…')));
+
+    let text = body["default"].as_str().unwrap();
+    let headline = title(&f);
+    assert!(
+        headline.len() < 300 && headline.contains("and 3995 more"),
+        "{headline}"
+    );
+    assert!(text.starts_with(&headline), "{}", &text[..200]);
+    assert!(text.contains(&pointer), "the text says where the rest is");
+    let chat: Value = serde_json::from_str(body["https"].as_str().unwrap()).unwrap();
+    assert!(chat["content"]["description"]
+        .as_str()
+        .unwrap()
+        .contains(&f.trigger.event_id));
+    assert!(
+        chat["metadata"]["relatedResources"]
+            .as_array()
+            .unwrap()
+            .len()
+            <= 20
+    );
+}
+
+#[test]
+fn a_finding_that_fits_is_sent_whole() {
+    let f = finding(ActionKind::Alerted);
+    let body: Value = serde_json::from_str(&render(&f).body).unwrap();
+    assert_eq!(body["sqs"].as_str().unwrap(), f.to_json());
+    assert!(!body["default"].as_str().unwrap().contains("shortened"));
+}
