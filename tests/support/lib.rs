@@ -793,6 +793,26 @@ impl<R: Reactor + Default> Guarded<R> {
         handle(&self.reactor, &ctx, event, &Options::default()).await
     }
 
+    /// A cold start with the SDK's standard retries on, as deployed (the tests' own clients
+    /// make one attempt), with a short backoff so a test does not wait long.
+    pub async fn try_run_retrying(&self, event: &Value) -> Result<Finding, HandlerError> {
+        let retries = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(std::time::Duration::from_millis(20));
+        let config = self
+            .account
+            .config
+            .to_builder()
+            .retry_config(retries)
+            .build();
+        let ctx = Context::new(config, self.env.clone());
+        ctx.set_home(Home {
+            account: self.account.id.clone(),
+            partition: "aws".to_owned(),
+        });
+        handle(&self.reactor, &ctx, event, &Options::default()).await
+    }
+
     /// The same warm instance for every call (its caches live across events).
     pub async fn run_warm(&self, event: &Value) -> Result<Finding, HandlerError> {
         let ctx = self
