@@ -100,11 +100,7 @@ async fn throttling_is_retried_by_the_sdk<R: Reactor + Default>(c: Case<R>) {
             .await
             .expect("decided after a retry");
     assert_eq!(f.status, Status::Compliant, "{}", f.reason);
-    assert_eq!(
-        served(&c, c.read),
-        2,
-        "one throttled read, one retry"
-    );
+    assert_eq!(served(&c, c.read), 2, "one throttled read, one retry");
 }
 
 /// A read that keeps failing with 5xx: nothing decided, nothing told, the invocation fails.
