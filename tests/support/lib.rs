@@ -175,7 +175,12 @@ impl Account {
 
     /// The guard's context as a function deployed in this account would build it.
     pub fn context(&self, env: Env) -> Context {
-        let ctx = Context::new(self.config.clone(), env);
+        self.context_with(self.config.clone(), env)
+    }
+
+    /// The same, on an SDK configuration of the test's choosing (retries, say).
+    pub fn context_with(&self, config: SdkConfig, env: Env) -> Context {
+        let ctx = Context::new(config, env);
         ctx.set_home(Home {
             account: self.id.clone(),
             partition: "aws".to_owned(),
@@ -805,11 +810,7 @@ impl<R: Reactor + Default> Guarded<R> {
             .to_builder()
             .retry_config(retries)
             .build();
-        let ctx = Context::new(config, self.env.clone());
-        ctx.set_home(Home {
-            account: self.account.id.clone(),
-            partition: "aws".to_owned(),
-        });
+        let ctx = self.account.context_with(config, self.env.clone());
         handle(&self.reactor, &ctx, event, &Options::default()).await
     }
 
