@@ -2718,3 +2718,53 @@ def test_job_handlers_go_through_model_conformance() -> None:
     assert len(handlers) == 26  # 5 kinds x Create/Get/List, 3 Stops, custom and imported models, batch delete
     for name in handlers:
         assert getattr(getattr(BedrockResponse, name), "_cmk_conformed", False), name
+
+
+def test_dynamodb_conditional_writes_are_atomic_under_concurrency(endpoint: str) -> None:
+    """Many clients race one conditional transaction per item: exactly one wins each item,
+    as in DynamoDB (the ledger's "told once" and fix lock rest on it)."""
+    import threading
+
+    ddb = client(endpoint, "dynamodb")
+    ddb.create_table(
+        TableName="race",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    items, racers = 40, 24
+    wins: dict[str, list[str]] = {f"item-{i}": [] for i in range(items)}
+    start = threading.Barrier(racers)
+
+    def race(me: str) -> None:
+        own = client(endpoint, "dynamodb")
+        start.wait()
+        for pk in wins:
+            try:
+                own.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": "race", "Item": {"pk": {"S": f"claim-{pk}-{me}"}}}},
+                        {
+                            "Update": {
+                                "TableName": "race",
+                                "Key": {"pk": {"S": pk}},
+                                "UpdateExpression": "SET winner = :me",
+                                "ConditionExpression": "attribute_not_exists(winner)",
+                                "ExpressionAttributeValues": {":me": {"S": me}},
+                            }
+                        },
+                    ]
+                )
+                wins[pk].append(me)
+            except ClientError as e:
+                assert error_of(e) == ("TransactionCanceledException", 400)
+
+    threads = [threading.Thread(target=race, args=(f"r{i}",)) for i in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {pk: len(w) for pk, w in wins.items()} == {pk: 1 for pk in wins}
+    for pk, winners in wins.items():
+        item = ddb.get_item(TableName="race", Key={"pk": {"S": pk}}, ConsistentRead=True)["Item"]
+        assert item["winner"] == {"S": winners[0]}

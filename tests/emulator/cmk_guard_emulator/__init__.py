@@ -1,6 +1,6 @@
 """moto 5.2.5 plus the cmk-guard extension (guardrails, bedrock jobs and models, KMS and bedrock
-fixes, CloudWatch Logs key association, S3 default encryption, request log, per-account options and
-fault injection)."""
+fixes, CloudWatch Logs key association, S3 default encryption, atomic DynamoDB requests, request log,
+per-account options and fault injection)."""
 
 _applied = False
 
@@ -14,6 +14,7 @@ def apply_patches() -> None:
         bedrock_fixes,
         bedrock_jobs,
         bedrock_logging,
+        dynamodb_atomic,
         guardrails,
         kms_patches,
         logs_kms,
@@ -30,6 +31,7 @@ def apply_patches() -> None:
     logs_kms.apply()
     s3_encryption.apply()
     request_log.apply()
+    dynamodb_atomic.apply()
     _applied = True
 
 
