@@ -477,6 +477,63 @@ async fn a_problem_is_told_once_again_when_it_changes_or_lasts_and_once_when_it_
     assert!(w.messages().await.is_empty());
 }
 
+/// Two events about one resource handled at the same moment (two Lambda instances) both read
+/// a record that has told nothing yet; the ledger lets one of them tell. The same for the
+/// end of the problem: one "resolved".
+#[tokio::test]
+async fn two_runs_at_once_tell_one_alert_and_one_resolved() {
+    let w = World::with_ledger("told-once-at-once", None).await;
+    let a = &w.account;
+    let (id, arn) = a.guardrail("raced", None).await;
+    let update = || again(event("UpdateGuardrail.json", &a.id, &arn));
+    // Both runs read the record before either has judged: the reads of the guardrail wait.
+    let slow_reads =
+        json!({"faults": [{"operation": "bedrock:GetGuardrail", "delaySeconds": 1.0, "count": 2}]});
+
+    a.emulate(slow_reads.clone());
+    let (first, second) = (update(), update());
+    let (one, two) = tokio::join!(w.run(&first), w.run(&second));
+    assert_eq!(
+        (one.status, two.status),
+        (Status::NonCompliant, Status::NonCompliant)
+    );
+    let mut kinds = [one.action.kind, two.action.kind];
+    kinds.sort_by_key(|k| k.as_str());
+    assert_eq!(
+        kinds,
+        [ActionKind::Alerted, ActionKind::None],
+        "{one:?}\n{two:?}"
+    );
+    let quiet = if one.action.kind == ActionKind::None {
+        &one
+    } else {
+        &two
+    };
+    assert!(
+        quiet
+            .action
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not sent again"),
+        "{quiet:?}"
+    );
+    assert_eq!(w.messages().await.len(), 1, "one alert");
+
+    let cmk = a.cmk(None).await;
+    set_key(a, &id, &cmk).await;
+    a.emulate(slow_reads);
+    let (first, second) = (update(), update());
+    let (one, two) = tokio::join!(w.run(&first), w.run(&second));
+    assert_eq!(
+        (one.status, two.status),
+        (Status::Compliant, Status::Compliant)
+    );
+    let messages = w.messages().await;
+    assert_eq!(messages.len(), 1, "one resolved: {messages:?}");
+    assert_eq!(messages[0].previous_status, Some(Status::NonCompliant));
+}
+
 #[tokio::test]
 async fn a_tug_of_war_stops_at_the_fix_budget_and_names_who_keeps_undoing_the_fix() {
     let w = World::with_ledger("tug-of-war", None).await;
@@ -861,7 +918,9 @@ async fn a_redelivered_event_is_fixed_and_told_once() {
     );
 }
 
-/// The ledger is read beside the resource: it adds no sequential round trip to an alert.
+/// The ledger is read beside the resource: it adds no sequential round trip to reading. An
+/// alert is reserved before it is published (so two runs at once tell it once, and a failed
+/// publish is told by the retry) and the claim completes after.
 #[tokio::test]
 async fn the_ledger_reads_beside_the_resource() {
     let w = World::with_ledger("ledger-calls", None).await;
@@ -871,7 +930,7 @@ async fn the_ledger_reads_beside_the_resource() {
     w.run(&event("CreateGuardrail.json", &a.id, &arn)).await;
     let calls: Vec<String> = a.calls()[before..].to_vec();
     // One concurrent round of reads (resource, versions, claim, record, settings), then the
-    // publish, then one write that records the outcome.
+    // reservation, the publish, and the write that completes the claim.
     let mut first_round = calls[..5].to_vec();
     first_round.sort();
     assert_eq!(
@@ -887,7 +946,11 @@ async fn the_ledger_reads_beside_the_resource() {
     );
     assert_eq!(
         calls[5..],
-        ["sns:Publish", "dynamodb:TransactWriteItems"],
+        [
+            "dynamodb:TransactWriteItems",
+            "sns:Publish",
+            "dynamodb:UpdateItem"
+        ],
         "{calls:?}"
     );
 }

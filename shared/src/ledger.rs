@@ -95,6 +95,8 @@ pub struct ResourceRecord {
     pub key_arns: BTreeSet<String>,
     /// Fixes in the last 24 hours, oldest first.
     pub fixes: Vec<FixRecord>,
+    /// The event whose run holds the resource's fix lock, if any (it may have lapsed).
+    pub lock_owner: Option<String>,
 }
 
 impl ResourceRecord {
@@ -138,6 +140,15 @@ pub enum LockError {
     ClaimLost,
     #[error(transparent)]
     Aws(#[from] AwsError),
+}
+
+/// Whether a run may tell its finding (see [`Entry::reserve_telling`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reservation {
+    /// The finding is kept in the claim and recorded as the resource's last told state.
+    Reserved,
+    /// Another run recorded a telling (or took the lock) since this run read the record.
+    Raced,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -294,6 +305,7 @@ impl Entry<'_> {
             published,
             key_arns,
             fixes,
+            lock_owner: text(&item, "lockOwner").map(str::to_owned),
         })
     }
 
@@ -372,6 +384,66 @@ impl Entry<'_> {
         self.write(claim, arn, resource).await
     }
 
+    /// Before telling a finding: keeps it in the claim (so the retry tells it if the publish
+    /// fails) and records it, with the rest of `resource`, as the resource's last told state;
+    /// on condition that the record still shows the telling this run read (`expected`). Two
+    /// runs that judged one resource at once so tell one alert between them: the later sees
+    /// [`Reservation::Raced`], reads the record again and decides again.
+    pub async fn reserve_telling(
+        &self,
+        finding: &str,
+        arn: &str,
+        expected: Option<&Published>,
+        resource: &ResourceUpdate,
+    ) -> Result<Reservation, AwsError> {
+        const CALL: &str = "dynamodb:TransactWriteItems";
+        let build_error =
+            |e: aws_sdk_dynamodb::error::BuildError| AwsError::new(CALL, e.to_string(), false);
+        let claim = Update::builder()
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
+            .update_expression("SET #status = :acted, finding = :finding")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":acted", s(ACTED))
+            .expression_attribute_values(":finding", s(finding))
+            .build()
+            .map_err(build_error)?;
+        let update = resource_update(
+            self.table,
+            self.check,
+            arn,
+            self.event_id,
+            resource,
+            Some(expected),
+        )
+        .build()
+        .map_err(build_error)?;
+        let result = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Reservation::Reserved),
+            Err(err) => match err.as_service_error() {
+                // The record changed, or another request met it at that moment.
+                Some(TransactWriteItemsError::TransactionCanceledException(e))
+                    if e.cancellation_reasons().iter().enumerate().any(|(i, r)| {
+                        matches!(
+                            (i, r.code()),
+                            (1, Some("ConditionalCheckFailed")) | (_, Some("TransactionConflict"))
+                        )
+                    }) =>
+                {
+                    Ok(Reservation::Raced)
+                }
+                _ => Err(AwsError::from_sdk(CALL, &err)),
+            },
+        }
+    }
+
     /// Marks the event handled and applies the resource's changes, together.
     pub async fn complete(
         &self,
@@ -403,18 +475,28 @@ impl Entry<'_> {
             .expression_attribute_names("#status", "status")
             .build()
             .map_err(build_error)?;
-        let mut transaction = self
-            .ddb
+        let Some(arn) = arn.filter(|_| !resource.is_empty()) else {
+            // The claim alone: one plain write (a transaction costs twice).
+            return self
+                .ddb
+                .update_item()
+                .table_name(self.table)
+                .key("id", s(self.event_key()))
+                .update_expression(claim.update_expression())
+                .set_expression_attribute_names(claim.expression_attribute_names().cloned())
+                .set_expression_attribute_values(claim.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("dynamodb:UpdateItem", &e));
+        };
+        let update = resource_update(self.table, self.check, arn, self.event_id, &resource, None)
+            .build()
+            .map_err(build_error)?;
+        self.ddb
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(claim).build());
-        if let Some(arn) = arn.filter(|_| !resource.is_empty()) {
-            let update = resource_update(self.table, self.check, arn, self.event_id, &resource)
-                .build()
-                .map_err(build_error)?;
-            transaction =
-                transaction.transact_items(TransactWriteItem::builder().update(update).build());
-        }
-        transaction
+            .transact_items(TransactWriteItem::builder().update(claim).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await
             .map(|_| ())
@@ -447,12 +529,15 @@ impl Entry<'_> {
     }
 }
 
+/// The update of a resource's record. With `told_before`, only if the last telling recorded
+/// is still that one (`Some(None)`: none).
 fn resource_update(
     table: &str,
     check: &str,
     arn: &str,
     event_id: &str,
     update: &ResourceUpdate,
+    told_before: Option<Option<&Published>>,
 ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
     let now = now_secs();
     let mut set = vec!["#check = :check", "arn = :arn", "expiration = :expiration"];
@@ -492,13 +577,22 @@ fn resource_update(
             s(serde_json::to_string(fixes).unwrap_or_else(|_| "[]".to_owned())),
         ));
     }
-    let mut condition = None;
+    let mut conditions = Vec::new();
     if update.release_lock {
         remove.extend(["lockOwner", "lockUntil"]);
         // Only this run's lock is released.
-        condition = Some("attribute_not_exists(lockOwner) OR lockOwner = :me");
+        conditions.push("(attribute_not_exists(lockOwner) OR lockOwner = :me)");
         values.push((":me", s(event_id)));
     }
+    match told_before {
+        None => {}
+        Some(None) => conditions.push("attribute_not_exists(publishedAt)"),
+        Some(Some(p)) => {
+            conditions.push("(publishedEvent = :told_event AND publishedAt = :told_at)");
+            values.extend([(":told_event", s(&p.event_id)), (":told_at", n(p.at))]);
+        }
+    }
+    let condition = (!conditions.is_empty()).then(|| conditions.join(" AND "));
     let mut expression = format!("SET {}", set.join(", "));
     if !remove.is_empty() {
         expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -508,7 +602,7 @@ fn resource_update(
         .key("id", s(resource_key(check, arn)))
         .update_expression(expression)
         .expression_attribute_names("#check", "check")
-        .set_condition_expression(condition.map(str::to_owned));
+        .set_condition_expression(condition);
     for (name, value) in values {
         builder = builder.expression_attribute_values(name, value);
     }

@@ -1,7 +1,11 @@
 //! Finish: the finding, told when it is news (see [`decide::publication`]), and the outcome
-//! recorded in the ledger with the event's claim. A publish that fails after a change keeps
-//! the finding in the claim, so the retry tells it; without a change the claim is released
-//! and the retry judges again.
+//! recorded in the ledger with the event's claim. A finding to be told is first reserved:
+//! kept in the claim and recorded as the resource's last told state, on condition that no
+//! other run told since this one read the record (else it reads again and decides again),
+//! so runs at once tell one alert and a failed publish is told by the retry. A finding that
+//! could not be reserved (no ledger, no resource ARN, the ledger failing) is published as
+//! before: a failed publish after a change keeps it in the claim; without a change the claim
+//! is released and the retry judges again.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +20,7 @@ use crate::finding::{
     Action, ActionKind, Finding, KeySummary, ProtectionSummary, Severity, Status,
 };
 use crate::intake::{Named, Trigger};
-use crate::ledger::{now_secs, FixRecord, Published, ResourceUpdate};
+use crate::ledger::{now_secs, FixRecord, Published, Reservation, ResourceRecord, ResourceUpdate};
 use crate::notify;
 use crate::reactor::{FixError, Fixed, Observed, Reactor};
 use crate::settings::Mode;
@@ -67,25 +71,11 @@ pub(super) async fn judged<R: Reactor>(
     }
     // What an interrupted fix left must reach somebody: kept for the retry if the publish fails.
     let interrupted = interrupted_fix.is_some();
-    let publication = match interrupted_fix {
+    if let Some(dead) = interrupted_fix {
         // Whatever the dead run did was never told.
-        Some(dead) => {
-            note_interrupted_fix(&mut finding, &dead.planned);
-            note_finished(&mut finding, dead.finished);
-            Publication::Tell
-        }
-        None => decide::publication(
-            finding.action.kind,
-            state.status,
-            &state.fingerprint,
-            facts.mode,
-            facts.record.as_ref().filter(|_| run.entry.is_some()),
-            facts.account_settings.repeat_alert_hours,
-            now_secs(),
-        ),
-    };
-    let told = apply(publication, &mut finding);
-    let update = resource_update(run, facts, &finding, &acted, &state, told);
+        note_interrupted_fix(&mut finding, &dead.planned);
+        note_finished(&mut finding, dead.finished);
+    }
     // A fix that stopped a job changed it even when the problem stays (what it wrote).
     let changed = acted
         .parts
@@ -93,8 +83,32 @@ pub(super) async fn judged<R: Reactor>(
         .any(|p| matches!(p.action, ActionKind::Remediated | ActionKind::Failed))
         || finding.action.kind == ActionKind::Failed
         || interrupted;
+    let decide = |record: Option<&ResourceRecord>| {
+        let mut finding = finding.clone();
+        let publication = if interrupted {
+            Publication::Tell
+        } else {
+            decide::publication(
+                finding.action.kind,
+                state.status,
+                &state.fingerprint,
+                facts.mode,
+                record,
+                facts.account_settings.repeat_alert_hours,
+                now_secs(),
+            )
+        };
+        let told = apply(publication, &mut finding);
+        let update = resource_update(run, facts, record, &finding, &acted, &state, told);
+        Telling {
+            finding,
+            told,
+            update,
+        }
+    };
     let arn = observed.resource.arn.clone();
-    tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
+    let record = facts.record.as_ref().filter(|_| run.entry.is_some());
+    tell_and_record(run, arn.as_deref(), record, &decide, changed, &state).await
 }
 
 /// The finding and the state it leaves. Settings that could not be used make it an ERROR:
@@ -196,6 +210,7 @@ fn apply(publication: Publication, finding: &mut Finding) -> bool {
 fn resource_update(
     run: &Run<'_>,
     facts: &Facts,
+    record: Option<&ResourceRecord>,
     finding: &Finding,
     acted: &Acted,
     state: &State,
@@ -225,69 +240,158 @@ fn resource_update(
             at: now,
             event_id: run.call.event_id.clone(),
         }),
-        key_arns: (facts.record.as_ref().map(|r| &r.key_arns) != Some(&key_arns))
-            .then_some(key_arns),
+        key_arns: (record.map(|r| &r.key_arns) != Some(&key_arns)).then_some(key_arns),
         fixes,
         release_lock: acted.locked,
     }
 }
 
-/// Publishes (when told) and records: the claim completes with the resource's new state.
+/// A finding as decided against one reading of the resource's record: whether it is told,
+/// and what the record learns.
+struct Telling {
+    finding: Finding,
+    told: bool,
+    update: ResourceUpdate,
+}
+
+/// How often a run reads the record again after another run told first, before it tells
+/// without reserving (a second alert is better than none).
+const RESERVE_ATTEMPTS: usize = 3;
+
+/// Tells the finding when it is news (reserving the telling in the ledger first, see
+/// [`reserve`]) and records the outcome: the claim completes with the resource's new state.
 async fn tell_and_record(
     run: &Run<'_>,
     arn: Option<&str>,
-    finding: Finding,
-    told: bool,
+    record: Option<&ResourceRecord>,
+    decide: &dyn Fn(Option<&ResourceRecord>) -> Telling,
     changed: bool,
-    update: ResourceUpdate,
     state: &State,
 ) -> Result<Finding, HandlerError> {
-    let ctx = run.ctx;
+    let mut telling = decide(record);
     // Without a topic (the CLI, printing only) nothing reached anybody: the ledger must not
     // record it as told, or the deployed function would keep quiet about it.
-    let mut update = update;
-    if ctx.env.alert_topic_arn.is_none() {
-        update.published = None;
+    let Some(topic) = run.ctx.env.alert_topic_arn.as_ref() else {
+        telling.update.published = None;
+        record_outcome(run, arn, &telling.finding, telling.update).await;
+        return Ok(telling.finding);
+    };
+    let reserved = telling.told && reserve(run, arn, record, decide, &mut telling, state).await;
+    if !telling.told {
+        record_outcome(run, arn, &telling.finding, telling.update).await;
+        return Ok(telling.finding);
     }
-    if let (true, Some(topic)) = (told, &ctx.env.alert_topic_arn) {
-        if let Err(error) = notify::publish(&ctx.sns, topic, &finding).await {
-            let json = finding.to_json();
-            tracing::error!(finding = %json, %error, "publish failed");
-            if let Some(entry) = &run.entry {
-                let kept = if changed {
-                    let update = ResourceUpdate {
-                        published: None,
-                        ..update
-                    };
-                    let keep = json!({"finding": finding, "state": state.fingerprint, "status": state.status});
-                    entry.keep_unpublished(&keep.to_string(), arn, update).await
-                } else {
-                    entry.release(arn.filter(|_| update.release_lock)).await
+    let Telling {
+        finding, update, ..
+    } = telling;
+    if let Err(error) = notify::publish(&run.ctx.sns, topic, &finding).await {
+        let json = finding.to_json();
+        tracing::error!(finding = %json, %error, "publish failed");
+        // A reserved finding is already kept in the claim for the retry.
+        if let (Some(entry), false) = (&run.entry, reserved) {
+            let kept = if changed {
+                let update = ResourceUpdate {
+                    published: None,
+                    ..update
                 };
-                if let Err(e) = kept {
-                    tracing::error!(error = %e, "could not record the unpublished finding");
-                }
+                entry
+                    .keep_unpublished(&kept(&finding, state), arn, update)
+                    .await
+            } else {
+                entry.release(arn.filter(|_| update.release_lock)).await
+            };
+            if let Err(e) = kept {
+                tracing::error!(error = %e, "could not record the unpublished finding");
             }
-            return Err(HandlerError::Publish {
-                finding: json,
-                error,
-            });
         }
+        return Err(HandlerError::Publish {
+            finding: json,
+            error,
+        });
     }
-    if let Some(entry) = &run.entry {
-        let summary = format!(
-            "{} / {}",
-            finding.status.as_str(),
-            finding.action.kind.as_str()
-        );
-        if let Err(e) = entry.complete(&summary, arn, update).await {
-            tracing::warn!(error = %e, "could not record the outcome; a redelivery may be told again");
-        }
-    }
+    let update = if reserved {
+        ResourceUpdate::default()
+    } else {
+        update
+    };
+    record_outcome(run, arn, &finding, update).await;
     Ok(finding)
 }
 
-/// Publishes the finding a run kept when it could not publish after a fix, and completes.
+/// Before telling: keeps the finding in the claim and records it as the resource's last
+/// told state, unless another run told since this run read the record; then reads it again
+/// and decides again (`telling` is replaced). Returns whether the telling is reserved.
+async fn reserve(
+    run: &Run<'_>,
+    arn: Option<&str>,
+    record: Option<&ResourceRecord>,
+    decide: &dyn Fn(Option<&ResourceRecord>) -> Telling,
+    telling: &mut Telling,
+    state: &State,
+) -> bool {
+    let (Some(entry), Some(arn)) = (&run.entry, arn) else {
+        return false;
+    };
+    let mut told_before = record.and_then(|r| r.published.clone());
+    for _ in 0..RESERVE_ATTEMPTS {
+        let kept = kept(&telling.finding, state);
+        let reserved = entry
+            .reserve_telling(&kept, arn, told_before.as_ref(), &telling.update)
+            .await;
+        let error = match reserved {
+            Ok(Reservation::Reserved) => return true,
+            Ok(Reservation::Raced) => match entry.resource(arn).await {
+                Ok(record) => {
+                    *telling = decide(Some(&record));
+                    // A lock that lapsed and was taken is not this run's to give back.
+                    if record.lock_owner.as_deref() != Some(run.call.event_id.as_str()) {
+                        telling.update.release_lock = false;
+                    }
+                    if !telling.told {
+                        return false;
+                    }
+                    told_before = record.published;
+                    continue;
+                }
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error, "could not reserve the telling in the ledger; telling without it");
+        return false;
+    }
+    tracing::warn!("the resource's record kept changing; telling without reserving");
+    false
+}
+
+/// The finding as kept in the claim for a retry to tell.
+fn kept(finding: &Finding, state: &State) -> String {
+    json!({"finding": finding, "state": state.fingerprint, "status": state.status}).to_string()
+}
+
+/// Completes the claim with the resource's changes. A failure is only logged: the finding
+/// stands, and a redelivery may be told again.
+async fn record_outcome(
+    run: &Run<'_>,
+    arn: Option<&str>,
+    finding: &Finding,
+    update: ResourceUpdate,
+) {
+    let Some(entry) = &run.entry else {
+        return;
+    };
+    let summary = format!(
+        "{} / {}",
+        finding.status.as_str(),
+        finding.action.kind.as_str()
+    );
+    if let Err(e) = entry.complete(&summary, arn, update).await {
+        tracing::warn!(error = %e, "could not record the outcome; a redelivery may be told again");
+    }
+}
+
+/// Publishes the finding a run kept when it could not publish, and completes. Until the
+/// publish succeeds the claim keeps it.
 pub(super) async fn publish_kept(
     run: &Run<'_>,
     arn: Option<&str>,
@@ -303,23 +407,33 @@ pub(super) async fn publish_kept(
             })
         }
     };
-    let state = State {
-        status: serde_json::from_value(value["status"].clone()).unwrap_or(finding.status),
-        fingerprint: value["state"].as_str().unwrap_or_default().to_owned(),
-    };
+    let status = serde_json::from_value(value["status"].clone()).unwrap_or(finding.status);
+    let fingerprint = value["state"].as_str().unwrap_or_default().to_owned();
     let arn = arn
         .map(str::to_owned)
         .or_else(|| finding.resource.arn.clone());
+    if let Some(topic) = &run.ctx.env.alert_topic_arn {
+        if let Err(error) = notify::publish(&run.ctx.sns, topic, &finding).await {
+            let json = finding.to_json();
+            tracing::error!(finding = %json, %error, "publish of the kept finding failed");
+            return Err(HandlerError::Publish {
+                finding: json,
+                error,
+            });
+        }
+    }
+    // Recorded again for a finding kept before telling was reserved.
     let update = ResourceUpdate {
         published: Some(Published {
-            status: state.status,
-            fingerprint: state.fingerprint.clone(),
+            status,
+            fingerprint,
             at: now_secs(),
             event_id: run.call.event_id.clone(),
         }),
         ..ResourceUpdate::default()
     };
-    tell_and_record(run, arn.as_deref(), finding, true, true, update, &state).await
+    record_outcome(run, arn.as_deref(), &finding, update).await;
+    Ok(finding)
 }
 
 /// How a finding begins that reports what an interrupted earlier run of the same event left.
@@ -478,35 +592,46 @@ pub(super) async fn unjudged<R: Reactor>(
     };
     // What an interrupted fix left must reach somebody: kept for the retry if the publish fails.
     let changed = interrupted_fix.is_some();
-    let publication = match interrupted_fix {
-        Some(dead) => {
-            note_interrupted_unjudged(&mut finding, &dead.planned);
-            note_finished(&mut finding, dead.finished);
+    if let Some(dead) = interrupted_fix {
+        note_interrupted_unjudged(&mut finding, &dead.planned);
+        note_finished(&mut finding, dead.finished);
+    }
+    let decide = |record: Option<&ResourceRecord>| {
+        let mut finding = finding.clone();
+        let publication = if changed {
             Publication::Tell
+        } else {
+            decide::publication(
+                finding.action.kind,
+                finding.status,
+                &state.fingerprint,
+                facts.mode,
+                record,
+                facts.account_settings.repeat_alert_hours,
+                now_secs(),
+            )
+        };
+        // "Resolved" is for a judged resource; a gone one is simply not told.
+        let told =
+            !matches!(publication, Publication::Resolved(_)) && apply(publication, &mut finding);
+        let update = ResourceUpdate {
+            published: told.then(|| Published {
+                status: state.status,
+                fingerprint: state.fingerprint.clone(),
+                at: now_secs(),
+                event_id: run.call.event_id.clone(),
+            }),
+            ..ResourceUpdate::default()
+        };
+        Telling {
+            finding,
+            told,
+            update,
         }
-        None => decide::publication(
-            finding.action.kind,
-            finding.status,
-            &state.fingerprint,
-            facts.mode,
-            facts.record.as_ref().filter(|_| run.entry.is_some()),
-            facts.account_settings.repeat_alert_hours,
-            now_secs(),
-        ),
-    };
-    // "Resolved" is for a judged resource; a gone one is simply not told.
-    let told = !matches!(publication, Publication::Resolved(_)) && apply(publication, &mut finding);
-    let update = ResourceUpdate {
-        published: told.then(|| Published {
-            status: state.status,
-            fingerprint: state.fingerprint.clone(),
-            at: now_secs(),
-            event_id: run.call.event_id.clone(),
-        }),
-        ..ResourceUpdate::default()
     };
     let arn = finding.resource.arn.clone();
-    tell_and_record(run, arn.as_deref(), finding, told, changed, update, &state).await
+    let record = facts.record.as_ref().filter(|_| run.entry.is_some());
+    tell_and_record(run, arn.as_deref(), record, &decide, changed, &state).await
 }
 
 /// What the event named, for a reason that has nothing more to go on.
