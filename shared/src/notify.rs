@@ -590,6 +590,25 @@ pub fn render(finding: &Finding) -> Message {
 }
 
 /// Publishes one finding; returns the SNS message id.
+/// A slow Publish is waited for, for the whole operation timeout, rather than abandoned when
+/// one attempt times out and sent again: SNS may have taken the first, and a second copy is
+/// a second alert. Errors are still retried.
+fn publish_config(sns: &aws_sdk_sns::Client) -> aws_sdk_sns::config::Builder {
+    let override_ = aws_sdk_sns::config::Builder::default();
+    match sns.config().timeout_config() {
+        Some(timeouts) => match timeouts.operation_timeout() {
+            Some(whole) => override_.timeout_config(
+                timeouts
+                    .to_builder()
+                    .operation_attempt_timeout(whole)
+                    .build(),
+            ),
+            None => override_,
+        },
+        None => override_,
+    }
+}
+
 pub async fn publish(
     sns: &aws_sdk_sns::Client,
     topic_arn: &str,
@@ -611,6 +630,8 @@ pub async fn publish(
         request = request.message_attributes(name, attribute);
     }
     let out = request
+        .customize()
+        .config_override(publish_config(sns))
         .send()
         .await
         .map_err(|e| format!("sns:Publish to {topic_arn}: {}", DisplayErrorContext(&e)))?;

@@ -801,17 +801,36 @@ impl<R: Reactor + Default> Guarded<R> {
     /// A cold start with the SDK's standard retries on, as deployed (the tests' own clients
     /// make one attempt), with a short backoff so a test does not wait long.
     pub async fn try_run_retrying(&self, event: &Value) -> Result<Finding, HandlerError> {
-        let retries = RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(std::time::Duration::from_millis(20));
+        let config = self.retrying();
+        let ctx = self.account.context_with(config, self.env.clone());
+        handle(&self.reactor, &ctx, event, &Options::default()).await
+    }
+
+    /// The same, with the SDK timeouts a Lambda with `budget` left would have.
+    pub async fn try_run_within(
+        &self,
+        event: &Value,
+        budget: std::time::Duration,
+    ) -> Result<Finding, HandlerError> {
         let config = self
-            .account
-            .config
+            .retrying()
             .to_builder()
-            .retry_config(retries)
+            .timeout_config(bedrock_cmk_guard::clients::timeouts_for(budget))
             .build();
         let ctx = self.account.context_with(config, self.env.clone());
         handle(&self.reactor, &ctx, event, &Options::default()).await
+    }
+
+    /// The account's SDK configuration with the standard retries (fast back-off).
+    fn retrying(&self) -> SdkConfig {
+        let retries = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(std::time::Duration::from_millis(20));
+        self.account
+            .config
+            .to_builder()
+            .retry_config(retries)
+            .build()
     }
 
     /// The same warm instance for every call (its caches live across events).
