@@ -477,6 +477,39 @@ async fn a_problem_is_told_once_again_when_it_changes_or_lasts_and_once_when_it_
     assert!(w.messages().await.is_empty());
 }
 
+/// The same event delivered again while its first delivery is still publishing: the second
+/// is told the event is in progress (Lambda retries it later, and it then finds it handled),
+/// never a second alert.
+#[tokio::test]
+async fn a_redelivery_while_the_first_is_publishing_is_not_told_again() {
+    let w = World::with_ledger("publishing", None).await;
+    let a = &w.account;
+    let (_, arn) = a.guardrail("being-told", None).await;
+    let e = event("CreateGuardrail.json", &a.id, &arn);
+    a.emulate(json!({"faults": [{"operation": "sns:Publish", "delaySeconds": 1.0, "count": 1}]}));
+    let again = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        w.try_run(&e).await
+    };
+    let (first, second) = tokio::join!(w.try_run(&e), again);
+    assert_eq!(first.expect("told").action.kind, ActionKind::Alerted);
+    assert!(
+        matches!(second, Err(HandlerError::InProgress(_))),
+        "{second:?}"
+    );
+    assert_eq!(w.messages().await.len(), 1);
+    let later = w.run(&e).await;
+    assert!(
+        later
+            .action
+            .detail
+            .unwrap_or_default()
+            .contains("already handled"),
+        "the retry finds it handled"
+    );
+    assert!(w.messages().await.is_empty());
+}
+
 /// Two events about one resource handled at the same moment (two Lambda instances) both read
 /// a record that has told nothing yet; the ledger lets one of them tell. The same for the
 /// end of the problem: one "resolved".

@@ -4,9 +4,10 @@
 //! - **Event claims** (`event#<check>#<CloudTrail eventID>`): EventBridge delivers at least
 //!   once, and Lambda retries failures. A claim is IN_PROGRESS only until the invocation's
 //!   deadline plus a margin, so a run that died never blocks its own retry; ACTING while a fix
-//!   is being written; ACTED with the finding kept when a fix could not be reported yet (the
-//!   retry publishes that finding instead of judging again); COMPLETED once told. A claim is
-//!   released (deleted) only when nothing was changed.
+//!   is being written; TELLING with the finding while it is published (until the same
+//!   deadline: past it, a retry publishes that finding); ACTED with the finding when it could
+//!   not be published (the retry publishes it instead of judging again); COMPLETED once told.
+//!   A claim is released (deleted) only when nothing was changed.
 //! - **Resource records** (`resource#<check>#<resource ARN>`): the state last published (so a
 //!   problem is told once, and its end is told too), the key ARNs the resource was found on
 //!   (to answer "what uses this key?"), the fixes of the last 24 hours (the fix budget), and a
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -31,6 +33,7 @@ use crate::finding::Status;
 /// Claim states, as stored.
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const ACTING: &str = "ACTING";
+const TELLING: &str = "TELLING";
 const ACTED: &str = "ACTED";
 const COMPLETED: &str = "COMPLETED";
 
@@ -392,6 +395,7 @@ impl Entry<'_> {
     pub async fn reserve_telling(
         &self,
         finding: &str,
+        until: u64,
         arn: &str,
         expected: Option<&Published>,
         resource: &ResourceUpdate,
@@ -402,10 +406,13 @@ impl Entry<'_> {
         let claim = Update::builder()
             .table_name(self.table)
             .key("id", s(self.event_key()))
-            .update_expression("SET #status = :acted, finding = :finding")
+            .update_expression(
+                "SET #status = :telling, finding = :finding, inProgressUntil = :until",
+            )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":acted", s(ACTED))
+            .expression_attribute_values(":telling", s(TELLING))
             .expression_attribute_values(":finding", s(finding))
+            .expression_attribute_values(":until", n(until))
             .build()
             .map_err(build_error)?;
         let update = resource_update(
@@ -441,6 +448,55 @@ impl Entry<'_> {
                 }
                 _ => Err(AwsError::from_sdk(CALL, &err)),
             },
+        }
+    }
+
+    /// A reserved finding whose publish failed: kept for the retry at once.
+    pub async fn telling_failed(&self) -> Result<(), AwsError> {
+        self.ddb
+            .update_item()
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
+            .update_expression("SET #status = :acted")
+            .condition_expression("#status = :telling")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":acted", s(ACTED))
+            .expression_attribute_values(":telling", s(TELLING))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("dynamodb:UpdateItem", &e))
+    }
+
+    /// Takes a kept finding to publish it (until `until`): false when another run has it.
+    pub async fn take_kept(&self, until: u64) -> Result<bool, AwsError> {
+        let taken = self
+            .ddb
+            .update_item()
+            .table_name(self.table)
+            .key("id", s(self.event_key()))
+            .update_expression("SET #status = :telling, inProgressUntil = :until")
+            .condition_expression(
+                "#status = :acted OR (#status = :telling AND inProgressUntil < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":telling", s(TELLING))
+            .expression_attribute_values(":acted", s(ACTED))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now_secs()))
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsError::from_sdk("dynamodb:UpdateItem", &e)),
         }
     }
 
@@ -617,6 +673,12 @@ fn existing(item: &Item) -> Claim {
         Some(ACTED) => Claim::Unpublished {
             finding: text(item, "finding").unwrap_or_default().to_owned(),
         },
+        // Being published; past its run's deadline, left for this one to publish.
+        Some(TELLING) if number(item, "inProgressUntil").unwrap_or(0) < now_secs() => {
+            Claim::Unpublished {
+                finding: text(item, "finding").unwrap_or_default().to_owned(),
+            }
+        }
         // IN_PROGRESS or ACTING and not yet expired; or gone between the two calls (TTL),
         // which the retry will see as fresh.
         _ => Claim::InProgress {

@@ -287,7 +287,12 @@ async fn tell_and_record(
     if let Err(error) = notify::publish(&run.ctx.sns, topic, &finding).await {
         let json = finding.to_json();
         tracing::error!(finding = %json, %error, "publish failed");
-        // A reserved finding is already kept in the claim for the retry.
+        // A reserved finding is already kept in the claim: it is now left for the retry.
+        if let (Some(entry), true) = (&run.entry, reserved) {
+            if let Err(e) = entry.telling_failed().await {
+                tracing::error!(error = %e, "could not leave the finding for the retry at once; it is left when this run's claim lapses");
+            }
+        }
         if let (Some(entry), false) = (&run.entry, reserved) {
             let kept = if changed {
                 let update = ResourceUpdate {
@@ -336,7 +341,13 @@ async fn reserve(
     for _ in 0..RESERVE_ATTEMPTS {
         let kept = kept(&telling.finding, state);
         let reserved = entry
-            .reserve_telling(&kept, arn, told_before.as_ref(), &telling.update)
+            .reserve_telling(
+                &kept,
+                run.claim_until(),
+                arn,
+                told_before.as_ref(),
+                &telling.update,
+            )
             .await;
         let error = match reserved {
             Ok(Reservation::Reserved) => return true,
@@ -412,10 +423,24 @@ pub(super) async fn publish_kept(
     let arn = arn
         .map(str::to_owned)
         .or_else(|| finding.resource.arn.clone());
+    // Two deliveries of the event may both find it kept: one publishes it.
+    if let Some(entry) = &run.entry {
+        match entry.take_kept(run.claim_until()).await {
+            Ok(true) => {}
+            Ok(false) => return Err(HandlerError::InProgress(run.call.event_id.clone())),
+            Err(error) if error.retryable => return Err(run.retry(error.to_string())),
+            Err(error) => tracing::warn!(%error, "could not take the kept finding; publishing it"),
+        }
+    }
     if let Some(topic) = &run.ctx.env.alert_topic_arn {
         if let Err(error) = notify::publish(&run.ctx.sns, topic, &finding).await {
             let json = finding.to_json();
             tracing::error!(finding = %json, %error, "publish of the kept finding failed");
+            if let Some(entry) = &run.entry {
+                if let Err(e) = entry.telling_failed().await {
+                    tracing::error!(error = %e, "could not leave the finding for the retry at once");
+                }
+            }
             return Err(HandlerError::Publish {
                 finding: json,
                 error,
