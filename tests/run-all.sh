@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs (the emulator's virtualenv,
 # cargo-lambda), checks formatting and lints, builds the release functions, starts the emulator
-# on a free port, runs every test, and stops the emulator again.
+# on a free port, runs every test (the load test on the release functions among them), judges
+# the functions' IAM policies against the calls they made, and stops the emulator again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -35,6 +36,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "load: 1,000+ deliveries through the release functions, nothing lost, doubled or told twice"
+tests/load/load.sh
 
 # The emulator's call log now holds every AWS call the functions made in the tests above.
 step "least privilege: every call the functions made is allowed, nothing more"

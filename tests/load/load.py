@@ -21,9 +21,9 @@ Runtime API of its own. Deliveries that end in a Lambda error are then delivered
 up to twice, as Lambda retries an asynchronous invocation (at once here, not after 1 and
 2 minutes).
 
-The functions reach DynamoDB through a relay that forwards one request at a time (see
-Relay: the emulator's conditional writes are not atomic under concurrency, DynamoDB's
-are), and SNS through a relay that only watches (to tell a Publish the SDK sent again).
+The functions reach SNS through a relay that only watches (to tell a Publish the SDK sent
+again). The emulator makes each DynamoDB request atomic, as DynamoDB does (see
+tests/emulator/README.md, "DynamoDB"), so the ledger is reached directly.
 
 What it checks (any violation: exit status 1): every delivery ends in exactly one
 response (a Finding about its event) or one error, none missing, none doubled, no
@@ -33,18 +33,17 @@ finding that acted (`remediated` / `failed`); per resource at most one write by 
 Create*Job, counted in the emulator's request log), exactly one where a fix is due and
 none elsewhere, and the resources end as fixed; no event published twice; SNS deliveries
 (an SQS subscriber, raw delivery) equal the guard's publishes; every finding's status is
-one the resource allows. It reports what duplicates answered, problems alerted more than
-once (distinct events about one resource judged at the same time), throughput and
+one the resource allows; no problem alerted twice by runs that overlapped (distinct events
+about one resource judged at the same time). It reports what duplicates answered, problems
+alerted again by a later run (the state changed between), throughput and
 latency p50/p90/p99 per function, as a table and as one JSON line (LOAD-SUMMARY).
 
 Run by tests/load/load.sh [options]. To see the checks fail: `--break no-ledger` (no
-STATE_TABLE: fixes and publishes doubled), `--ledger-direct` (the emulator's racy
-conditional writes), `--publish-delay 5` (a slow SNS answer, sent again by the SDK).
+STATE_TABLE: fixes and publishes doubled), `--publish-delay 5` (a slow SNS answer, sent again by the SDK).
 """
 
 import argparse
 import collections
-import contextlib
 import http.client
 import http.server
 import json
@@ -651,24 +650,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Relay(http.server.ThreadingHTTPServer):
     """An endpoint of one service for the functions (AWS_ENDPOINT_URL_<SERVICE>, which the SDK
     prefers to AWS_ENDPOINT_URL) that forwards every request to the emulator and notes when
-    it began and ended and a digest of its body.
-
-    DynamoDB (`serial`): one request at a time. moto evaluates a condition and writes in
-    separate steps without a lock, and a TransactWriteItems deep-copies the table first and
-    puts that copy back when a condition fails, so concurrent conditional writes (the
-    ledger's claim, the resource lock) can both succeed there, and a failed transaction can
-    undo another request's write; DynamoDB never does either. Serialised, every request is
-    atomic, as in DynamoDB. `--ledger-direct` skips this to show the race.
-    SNS: only observed, to tell a Publish the SDK sent again from a publish of its own."""
+    it began and ended and a digest of its body: a Publish the SDK sent again is told from a
+    publish of its own."""
 
     daemon_threads = True
 
-    def __init__(self, upstream, serial):
+    def __init__(self, upstream):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
         u = urllib.parse.urlsplit(upstream)
         self.upstream = (u.hostname, u.port)
-        self.serial = serial
-        self.lock = threading.Lock()  # held around each request upstream when serial
         self.records_lock = threading.Lock()
         self.records = []  # (operation, began, ended, HTTP status, body digest)
 
@@ -683,12 +673,6 @@ class Relay(http.server.ThreadingHTTPServer):
             return resp, resp.read()
         finally:
             conn.close()
-
-    def busy(self):
-        out = collections.Counter()
-        for op, began, ended, _, _ in self.records:
-            out[op] += ended - began
-        return out
 
     @property
     def url(self):
@@ -716,10 +700,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         op = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
         if not op:  # query protocol (SNS): the action is a form field
             op = urllib.parse.parse_qs(body.decode(errors="replace")).get("Action", ["?"])[0]
-        with s.lock if s.serial else contextlib.nullcontext():
-            began = time.perf_counter()
-            resp, data = s.send(self.command, self.path, body, headers)
-            ended = time.perf_counter()
+        began = time.perf_counter()
+        resp, data = s.send(self.command, self.path, body, headers)
+        ended = time.perf_counter()
         with s.records_lock:
             s.records.append((op, began, ended, resp.status, hash(body)))
         self.send_response(resp.status, resp.reason)
@@ -920,9 +903,6 @@ def main():
     parser.add_argument("--timeout", type=float, default=150, help="seconds to wait for the burst")
     parser.add_argument("--break", dest="break_", choices=["no-ledger"],
                         help="break the deployment on purpose: the checks must then fail")
-    parser.add_argument("--ledger-direct", action="store_true",
-                        help="let the functions reach DynamoDB directly, not one request at a time (the "
-                             "emulator's conditional writes are then not atomic: see Relay)")
     parser.add_argument("--publish-delay", type=float, metavar="SECONDS",
                         help="answer the functions' first SNS publish this late (an emulator fault): what a "
                              "slow SNS does to the one-message-per-finding promise")
@@ -954,12 +934,9 @@ def main():
     # ------------------------------------------------------------ burst
     logdir = Path(tempfile.mkdtemp(prefix="cmk-guard-load-"))
     board = Board()
-    relays = {"SNS": Relay(ENDPOINT, serial=False)}
-    if not args.ledger_direct:
-        relays["DYNAMODB"] = Relay(ENDPOINT, serial=True)
+    relays = {"SNS": Relay(ENDPOINT)}
     for relay in relays.values():
         threading.Thread(target=relay.serve_forever, daemon=True).start()
-    proxy = relays.get("DYNAMODB")
     fleet = Fleet(world, args, board, logdir, {f"AWS_ENDPOINT_URL_{k}": r.url for k, r in relays.items()})
     if args.publish_delay:
         world.home.emulate(faults=[{"operation": "sns:Publish", "delaySeconds": args.publish_delay, "count": 1}])
@@ -1088,9 +1065,6 @@ def main():
         if want and not writes.get(t):
             violations.append(f"never fixed: {t[0]} {t[2]} in account {t[1]} (expected {want} write)")
     ddb_calls = sum(1 for r in guard if r["service"] == "dynamodb")
-    if proxy is not None and len(proxy.records) != ddb_calls:
-        violations.append(f"harness: {ddb_calls} DynamoDB calls by the functions, {len(proxy.records)} of them "
-                          f"through the serialising endpoint")
     publishes = [r for r in guard if r["service"] == "sns" and r["operation"] == "Publish"
                  and not r.get("fault") and (r.get("params") or {}).get("TopicArn") == world.topic]
 
@@ -1193,6 +1167,8 @@ def main():
         for a, b in zip(runs, runs[1:]):
             if b.start < a.results[0][0]:
                 overlapping_repeats += 1
+                violations.append(f"alerted twice at once: {res[0]} {res[2]} in account {res[1]}, events "
+                                  f"{a.event.id} and {b.event.id} ({status}: {reason[:120]})")
             else:
                 sequential_repeats.append((res, a, b))
 
@@ -1263,10 +1239,6 @@ def main():
             f = cats[id(d)][1]
             print(f"    {d.event.name} {d.kind}: {f.get('status')} / {f['action'].get('kind')}, previous "
                   f"{f.get('previousStatus')}: {(f['action'].get('detail') or '')[:160]} | {f.get('reason', '')[:200]}")
-    if proxy is not None:
-        busy = proxy.busy()
-        print(f"DynamoDB, one request at a time: {len(proxy.records)} requests, {sum(busy.values()):.1f} s busy ("
-              + ", ".join(f"{op} {t:.1f} s" for op, t in busy.most_common()) + ")")
     print(f"SNS Publish as the functions saw it: {len(sns_publishes)} sent, answered in p50 "
           f"{percentile(sns_took, 50):.0f} ms, p99 {percentile(sns_took, 99):.0f} ms, max {max(sns_took, default=0):.0f} ms; "
           f"{len(resent)} sent again with the same body (the SDK's retry)")
@@ -1294,7 +1266,7 @@ def main():
         "problems_alerted_repeatedly": len(repeated_alerts), "repeats_overlapping": overlapping_repeats,
         "repeats_sequential": len(sequential_repeats),
         "lost": len(lost), "doubled": len(doubled), "crashes": len(fleet.crashes),
-        "ledger_serialised": proxy is not None, "dynamodb_calls": ddb_calls,
+        "dynamodb_calls": ddb_calls,
         "publishes_sent_again": len(resent),
         "publish_ms": {"p50": round(percentile(sns_took, 50), 1), "p99": round(percentile(sns_took, 99), 1),
                        "max": round(max(sns_took, default=0), 1)},
