@@ -433,14 +433,25 @@ async fn after_a_stop_another_event_about_the_job_tells_nothing_new() {
         .run(&job_event(JobKind::Customization, &m.account.id, &arn))
         .await;
     assert_eq!(stopped.action.kind, ActionKind::Remediated);
-    let later = m
-        .run(&job_event(JobKind::Customization, &m.account.id, &arn))
-        .await;
+    let later_event = job_event(JobKind::Customization, &m.account.id, &arn);
+    let later = m.run(&later_event).await;
     assert_eq!(later.status, Status::Ignored, "{}", later.reason);
     assert!(
         later.reason.contains("is being stopped"),
         "{}",
         later.reason
+    );
+    // Its redelivery is answered as handled, not "in progress" until the claim lapses.
+    let again = m.try_run(&later_event).await.expect("a finding");
+    assert!(
+        again
+            .action
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("already handled"),
+        "{}",
+        again.to_json()
     );
     assert_eq!(m.messages().await.len(), 1, "only the stop was told");
 

@@ -20,6 +20,7 @@ use crate::finding::{
     Action, ActionKind, Finding, KeySummary, ProtectionSummary, Severity, Status,
 };
 use crate::intake::{Named, Trigger};
+use crate::ledger::Claim;
 use crate::ledger::{now_secs, FixRecord, Published, Reservation, ResourceRecord, ResourceUpdate};
 use crate::notify;
 use crate::reactor::{FixError, Fixed, Observed, Reactor};
@@ -562,6 +563,12 @@ pub(super) async fn unjudged<R: Reactor>(
     why: Unjudged,
     interrupted_fix: Option<Interrupted>,
 ) -> Result<Finding, HandlerError> {
+    // A redelivery of a handled event: whatever the resource is now, nothing is given back,
+    // told or recorded again.
+    let already = match &facts.claim {
+        Ok(Some(Claim::Completed { summary })) => Some(summary.clone()),
+        _ => None,
+    };
     let mut finding = match &why {
         Unjudged::Unrelated(reason) => Finding {
             status: Status::Ignored,
@@ -580,7 +587,9 @@ pub(super) async fn unjudged<R: Reactor>(
             mode: Some(facts.mode),
             ..base::<R>(run.call, &facts.at, None)
         },
-        Unjudged::Unreadable(error) if error.retryable && facts.mode != Mode::Off => {
+        Unjudged::Unreadable(error)
+            if error.retryable && facts.mode != Mode::Off && already.is_none() =>
+        {
             return Err(run.give_back(None, error.to_string()).await)
         }
         Unjudged::Unreadable(error) => {
@@ -610,6 +619,12 @@ pub(super) async fn unjudged<R: Reactor>(
         }
     };
     finding.resource.arn = facts.resource_arn.clone();
+    if let Some(summary) = already {
+        finding.action = Action::none(Some(format!(
+            "this event was already handled ({summary}); nothing is done or published twice"
+        )));
+        return Ok(finding);
+    }
     let state = State {
         status: finding.status,
         fingerprint: json!({"status": finding.status.as_str(), "reason": finding.reason})

@@ -172,9 +172,11 @@ pub async fn handle<R: Reactor>(
             return finish::unjudged::<R>(&run, &trigger, &facts, why, interrupted_fix).await;
         }
         Ok(Found::Unrelated(why)) => {
-            // Not this check's concern: nothing is told or recorded, unless an earlier run
-            // of this event began a fix (a stopped job is no longer judged): that is told.
-            if interrupted_fix.is_none() {
+            // Not this check's concern: nothing is told and the resource's record is left
+            // alone, unless an earlier run of this event began a fix (a stopped job is no
+            // longer judged): that is told. A claim this run took completes, so that a
+            // redelivery is "already handled" rather than "in progress" until it lapses.
+            if !matches!(facts.claim, Ok(Some(Claim::Fresh { .. }))) {
                 run.entry = None;
             }
             let why = Unjudged::Unrelated(why);
