@@ -53,3 +53,12 @@ start_emulator() {
   echo "the emulator did not answer within 20 s" >&2
   return 1
 }
+
+# For the benchmarks: the release functions (the same command as tests/run-all.sh: one
+# dependency graph, its artifacts reused), an emulator of their own, and its Python as $PY.
+bench_setup() {
+  step "release build of the functions"
+  cargo build --release --locked --workspace --bins --exclude cmk-guard
+  start_emulator
+  PY="$(python3 tests/emulator/bootstrap.py)"
+}

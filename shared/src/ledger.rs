@@ -343,33 +343,25 @@ impl Entry<'_> {
             .expression_attribute_values(":expiration", n(now + REMEMBER_RESOURCES.as_secs()))
             .build()
             .map_err(build_error)?;
-        let result = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .transact_items(TransactWriteItem::builder().update(lock).build())
-            .send()
-            .await;
-        let Err(err) = result else {
+        let Err(err) = self.transact(claim, lock).await else {
             return Ok(());
         };
-        // Which condition failed, in the order the items were sent.
-        let failed = |i: usize| match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                e.cancellation_reasons()
-                    .get(i)
-                    .and_then(CancellationReason::code)
-                    == Some("ConditionalCheckFailed")
-            }
-            _ => false,
-        };
-        if failed(0) {
-            Err(LockError::ClaimLost)
-        } else if failed(1) {
-            Err(LockError::Held)
-        } else {
-            Err(AwsError::from_sdk(CALL, &err).into())
+        match cancelled(&err).as_slice() {
+            [Some("ConditionalCheckFailed"), ..] => Err(LockError::ClaimLost),
+            [_, Some("ConditionalCheckFailed")] => Err(LockError::Held),
+            _ => Err(AwsError::from_sdk(CALL, &err).into()),
         }
+    }
+
+    /// The claim's update and the resource's, all or nothing.
+    async fn transact(&self, claim: Update, resource: Update) -> Result<(), TransactError> {
+        self.ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(claim).build())
+            .transact_items(TransactWriteItem::builder().update(resource).build())
+            .send()
+            .await
+            .map(|_| ())
     }
 
     /// After a fix whose finding could not be published: keeps the finding in the claim (so
@@ -425,27 +417,12 @@ impl Entry<'_> {
         )
         .build()
         .map_err(build_error)?;
-        let result = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Reservation::Reserved),
-            Err(err) => match err.as_service_error() {
-                // The record changed, or another request met it at that moment.
-                Some(TransactWriteItemsError::TransactionCanceledException(e))
-                    if e.cancellation_reasons().iter().enumerate().any(|(i, r)| {
-                        matches!(
-                            (i, r.code()),
-                            (1, Some("ConditionalCheckFailed")) | (_, Some("TransactionConflict"))
-                        )
-                    }) =>
-                {
-                    Ok(Reservation::Raced)
-                }
+        match self.transact(claim, update).await {
+            Ok(()) => Ok(Reservation::Reserved),
+            // The record changed, or another request met it at that moment.
+            Err(err) => match cancelled(&err).as_slice() {
+                [_, Some("ConditionalCheckFailed")] => Ok(Reservation::Raced),
+                codes if codes.contains(&Some("TransactionConflict")) => Ok(Reservation::Raced),
                 _ => Err(AwsError::from_sdk(CALL, &err)),
             },
         }
@@ -549,13 +526,8 @@ impl Entry<'_> {
         let update = resource_update(self.table, self.check, arn, self.event_id, &resource, None)
             .build()
             .map_err(build_error)?;
-        self.ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(claim).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
+        self.transact(claim, update)
             .await
-            .map(|_| ())
             .map_err(|e| AwsError::from_sdk(CALL, &e))
     }
 
@@ -663,6 +635,21 @@ fn resource_update(
         builder = builder.expression_attribute_values(name, value);
     }
     builder
+}
+
+type TransactError = aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError>;
+
+/// Why each item of a cancelled transaction failed, in the order sent (empty when it was not
+/// cancelled).
+fn cancelled(err: &TransactError) -> Vec<Option<&str>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .map(CancellationReason::code)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn existing(item: &Item) -> Claim {

@@ -24,9 +24,6 @@ ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 ACCOUNT = "123456789012"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
-# Cloud Custodian's event-mode Lambda for the same check, measured on this kind of machine
-# against moto (issue #2): process start to result, peak memory, AWS calls per event.
-PEER = {"seconds": (0.4, 1.1), "rss_mib": (80, 95), "calls": (3, 6)}
 
 
 class RuntimeApi(http.server.ThreadingHTTPServer):
@@ -354,15 +351,9 @@ def main():
               f"{len(calls[0])} | {len(calls[1])}   ({calls[2]}, {calls[3]})")
         print(f"{'':24} cold: {', '.join(calls[0])}")
         print(f"{'':24} warm: {', '.join(calls[1])}")
-    if args.function != "guardrails":
-        return  # the peer was measured for the guardrail check only
-    lo, hi = PEER["seconds"]
-    print(f"\npeer (Cloud Custodian event mode, same check, this kind of machine): {lo}-{hi} s, "
-          f"{PEER['rss_mib'][0]}-{PEER['rss_mib'][1]} MiB, {PEER['calls'][0]}-{PEER['calls'][1]} calls")
-    print(f"slowest scenario's median cold start: {worst_median:.1f} ms = {lo * 1000 / worst_median:.0f}x to "
-          f"{hi * 1000 / worst_median:.0f}x faster than the peer")
-    print(f"worst cold start here: {worst_cold:.1f} ms = {lo * 1000 / worst_cold:.0f}x faster than the peer's best; "
-          f"worst peak RSS {worst_rss / 1024:.1f} MiB = 1/{PEER['rss_mib'][0] * 1024 / worst_rss:.1f} of the peer's best")
+    print(f"\nslowest median cold start {worst_median:.1f} ms, slowest cold start {worst_cold:.1f} ms, "
+          f"peak RSS {worst_rss / 1024:.1f} MiB. The guard and the peer side by side, in one run: "
+          f"tests/bench/compare.sh")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark of a release function: cold start (exec -> first Finding), warm event, peak RSS,
-# AWS calls per event, binary size.
+# AWS calls per event, binary size. Beside the peer: tests/bench/compare.sh.
 # Usage: tests/bench/bench.sh [RUNS] [--ledger] [--function guardrails|invocation-logging|model-jobs|data-jobs]
 #   --ledger: with STATE_TABLE, as deployed; --function: default guardrails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 source tests/tools.sh
-
-step "release build of the functions"
-# The same command as tests/run-all.sh: one dependency graph, and its artifacts are reused.
-cargo build --release --locked --workspace --bins --exclude cmk-guard
-start_emulator
-PY="$(python3 tests/emulator/bootstrap.py)"
+bench_setup
 step "benchmark"
 RUNS="${1:-20}"
 shift || true
