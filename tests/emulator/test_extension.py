@@ -741,6 +741,8 @@ def test_request_log_and_reset(endpoint: str, bedrock: Any, kms: Any) -> None:
     other.meta.events.register("before-sign.kms.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", "222222222222"))
     other.list_keys()
     log = requests.get(f"{endpoint}/_cmk_guard/requests").json()["requests"]
+    for r in log:  # timings (test_request_log_times_each_answer)
+        del r["received"], r["ms"]
     assert log == [
         {
             "service": "kms",
@@ -2768,3 +2770,20 @@ def test_dynamodb_conditional_writes_are_atomic_under_concurrency(endpoint: str)
     for pk, winners in wins.items():
         item = ddb.get_item(TableName="race", Key={"pk": {"S": pk}}, ConsistentRead=True)["Item"]
         assert item["winner"] == {"S": winners[0]}
+
+
+def test_request_log_times_each_answer(endpoint: str) -> None:
+    """`received` and `ms` tell the emulator's time from the caller's: a request answered 0.3 s
+    late (an injected delay) says so."""
+    kms = client(endpoint, "kms")
+    kms.list_keys()
+    set_options(endpoint, faults=[{"operation": "kms:ListAliases", "delaySeconds": 0.3, "count": 1}])
+    before = time.time()
+    kms.list_aliases()
+    after = time.time()
+    log = requests.get(f"{endpoint}/_cmk_guard/requests", timeout=10).json()["requests"]
+    quick = next(r for r in log if r["operation"] == "ListKeys")
+    slow = next(r for r in log if r["operation"] == "ListAliases")
+    assert 0 <= quick["ms"] < 300
+    assert 300 <= slow["ms"] <= (after - before) * 1000 + 1
+    assert before <= slow["received"] <= after

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import threading
+import time
 from http import HTTPStatus
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, parse_qsl
@@ -109,6 +110,10 @@ def _initial_record(environ: dict[str, Any]) -> dict[str, Any]:
         "principal": None,
         # Until moto's handler parses the body: what the URL alone says.
         "params": _rest_params(path, environ.get("QUERY_STRING", ""), None, environ.get("HTTP_HOST")),
+        # When the request arrived (epoch seconds) and how long the emulator took with it:
+        # benchmarks tell the emulator's time from the function's.
+        "received": time.time(),
+        "ms": None,
     }
     _current.access_key = scope[0] if scope else None
     return record
@@ -212,6 +217,7 @@ def _principal(account: Optional[str], region: Optional[str], access_key: Option
 
 def _finish(record: dict[str, Any], access_key: Optional[str]) -> None:
     """Completes the record once the request is over and appends it to the call log."""
+    record["ms"] = round((time.time() - record["received"]) * 1000, 3)
     if record["account"] is None:
         record["account"] = _default_account()
     record["principal"] = _principal(record["account"], record["region"], access_key)
