@@ -5,7 +5,6 @@ AWS calls per event and the binary's size. Run by tests/bench/bench.sh [RUNS] [-
 another build)."""
 
 import argparse
-import http.server
 import json
 import os
 import queue
@@ -20,60 +19,38 @@ from pathlib import Path
 
 import boto3
 
+import runtime_api
+
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 ACCOUNT = "123456789012"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 
 
-class RuntimeApi(http.server.ThreadingHTTPServer):
-    """Just enough of the Lambda Runtime API for one function process at a time."""
-
-    daemon_threads = True
+class RuntimeApi(runtime_api.RuntimeApi):
+    """A Runtime API for one function process at a time: events in, results out, in order."""
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), Handler)
         self.events = queue.Queue()
-        self.results = queue.Queue()
+        self.results = queue.Queue()  # (perf_counter time, "response" | "error", body)
         self.polls = queue.Queue()  # when the function asked for its next event
+        super().__init__(self._next, self._result, self._init_error,
+                         f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bench")
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def handle_one_request(self):
+    def _next(self):
+        self.polls.put(time.perf_counter())
         try:
-            super().handle_one_request()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the function process was stopped while it waited for an event
-
-    def do_GET(self):
-        if not self.path.endswith("/runtime/invocation/next"):
-            return self.send_error(404)
-        self.server.polls.put(time.perf_counter())
-        try:
-            event = self.server.events.get(timeout=60)
+            event = self.events.get(timeout=60)
         except queue.Empty:
-            return self.send_error(504)
-        body = json.dumps(event).encode()
-        self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:guardrails")
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            return None
+        return runtime_api.Invocation(str(uuid.uuid4()), json.dumps(event).encode(),
+                                      int(time.time() * 1000) + 30_000)
 
-    def do_POST(self):
-        now = time.perf_counter()
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        kind = "response" if self.path.endswith("/response") else "error"
-        self.server.results.put((now, kind, body))
+    def _result(self, _request_id, kind, body, at):
+        self.results.put((at, kind, body))
+
+    def _init_error(self, _path, body):
+        self.results.put((time.perf_counter(), "error", body))
 
 
 def aws(name):
@@ -226,7 +203,7 @@ def run_once(binary, env, events):
     # process's event.
     api = RuntimeApi()
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
     out = []
     mark = len(requests_so_far())
     api.events.put(events[0])

@@ -88,7 +88,7 @@ def guard_process(binary, env, events, counted=2):
     peak RSS in KiB, and the CPU time of the events after the first per event."""
     api = bench.RuntimeApi()
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
     results, calls, windows = [], [], []
     proc = None
     try:

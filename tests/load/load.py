@@ -67,9 +67,13 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+sys.dont_write_bytecode = True
+import runtime_api  # noqa: E402  (the fake Lambda Runtime API the benchmarks use too)
+
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"].rstrip("/")
 REGION = "us-east-1"
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "events"
 FUNCTIONS = ["guardrails", "invocation-logging", "model-jobs", "data-jobs"]
 SCHEMA = "bedrock-cmk-guard/finding@2"
@@ -570,8 +574,7 @@ class Board:
         with self.lock:
             self.by_request[d.request_id] = d
 
-    def result(self, request_id, kind, body):
-        now = time.perf_counter()
+    def result(self, request_id, kind, body, now):
         with self.lock:
             d = self.by_request.get(request_id)
             if d is None:
@@ -583,68 +586,34 @@ class Board:
                     self.lock.notify_all()
 
 
-class RuntimeApi(http.server.ThreadingHTTPServer):
-    """The Lambda Runtime API for one function process: hands out deliveries from its
-    function's queue (shared by that function's processes)."""
-
-    daemon_threads = True
+class RuntimeApi(runtime_api.RuntimeApi):
+    """The Runtime API of one function process: deliveries from its function's feed."""
 
     def __init__(self, function, index, feed, board, function_arn):
-        super().__init__(("127.0.0.1", 0), Handler)
         self.function, self.index, self.feed, self.board = function, index, feed, board
-        self.function_arn = function_arn
         self.stopping = False
+        super().__init__(self._next, self._result, self._init_error, function_arn)
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def handle_one_request(self):
-        try:
-            super().handle_one_request()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the process was stopped while it waited for its next delivery
-
-    def do_GET(self):
-        s = self.server
-        if not self.path.endswith("/runtime/invocation/next"):
-            return self.send_error(404)
-        while True:
-            if s.stopping:
-                return
+    def _next(self):
+        while not self.stopping:
             try:
-                d = s.feed.get(timeout=0.2)
-                break
+                d = self.feed.get(timeout=0.2)
             except queue.Empty:
                 continue
-        d.request_id = str(uuid.uuid4())
-        d.process = f"{s.function}#{s.index}"
-        body = json.dumps(d.event.body).encode()
-        s.board.handed(d)
-        d.start = time.perf_counter()
-        self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", d.request_id)
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + DEADLINE_S * 1000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", s.function_arn)
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            d.request_id = str(uuid.uuid4())
+            d.process = f"{self.function}#{self.index}"
+            self.board.handed(d)
+            d.start = time.perf_counter()
+            return runtime_api.Invocation(d.request_id, json.dumps(d.event.body).encode(),
+                                          int(time.time() * 1000) + DEADLINE_S * 1000)
+        return None
 
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        parts = self.path.strip("/").split("/")
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        # /2018-06-01/runtime/invocation/<id>/(response|error), /2018-06-01/runtime/init/error
-        if len(parts) == 5 and parts[2] == "invocation" and parts[4] in ("response", "error"):
-            self.server.board.result(parts[3], parts[4], body)
-        else:
-            with self.server.board.lock:
-                self.server.board.init_errors.append((self.server.function, self.path, body))
+    def _result(self, request_id, kind, body, at):
+        self.board.result(request_id, kind, body, at)
+
+    def _init_error(self, path, body):
+        with self.board.lock:
+            self.board.init_errors.append((self.function, path, body))
 
 
 class Relay(http.server.ThreadingHTTPServer):
@@ -679,18 +648,9 @@ class Relay(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class ProxyHandler(http.server.BaseHTTPRequestHandler):
+class ProxyHandler(runtime_api.QuietHandler):
     protocol_version = "HTTP/1.1"
     HOP = ("connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length", "server", "date")
-
-    def log_message(self, *args):
-        pass
-
-    def handle_one_request(self):
-        try:
-            super().handle_one_request()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def forward(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -757,7 +717,7 @@ class Fleet:
 
     def _spawn(self, api):
         env = dict(self.env[api.function],
-                   AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server_address[1]}")
+                   AWS_LAMBDA_RUNTIME_API=api.address)
         log = open(self.logdir / f"{api.function}-{api.index}.log", "ab")
         p = subprocess.Popen([str(ROOT / "target" / "release" / api.function)], env=env,
                              stdout=log, stderr=subprocess.STDOUT)
