@@ -86,19 +86,7 @@ pub(super) async fn judged<R: Reactor>(
         || interrupted;
     let decide = |record: Option<&ResourceRecord>| {
         let mut finding = finding.clone();
-        let publication = if interrupted {
-            Publication::Tell
-        } else {
-            decide::publication(
-                finding.action.kind,
-                state.status,
-                &state.fingerprint,
-                facts.mode,
-                record,
-                facts.account_settings.repeat_alert_hours,
-                now_secs(),
-            )
-        };
+        let publication = publication(interrupted, &finding, &state, facts, record);
         let told = apply(publication, &mut finding);
         let update = resource_update(run, facts, record, &finding, &acted, &state, told);
         Telling {
@@ -110,6 +98,29 @@ pub(super) async fn judged<R: Reactor>(
     let arn = observed.resource.arn.clone();
     let record = facts.record.as_ref().filter(|_| run.entry.is_some());
     tell_and_record(run, arn.as_deref(), record, &decide, changed, &state).await
+}
+
+/// Whether the finding is news against `record` ([`decide::publication`]); what an
+/// interrupted fix left (`forced`) always is.
+fn publication(
+    forced: bool,
+    finding: &Finding,
+    state: &State,
+    facts: &Facts,
+    record: Option<&ResourceRecord>,
+) -> Publication {
+    if forced {
+        return Publication::Tell;
+    }
+    decide::publication(
+        finding.action.kind,
+        state.status,
+        &state.fingerprint,
+        facts.mode,
+        record,
+        facts.account_settings.repeat_alert_hours,
+        now_secs(),
+    )
 }
 
 /// The finding and the state it leaves. Settings that could not be used make it an ERROR:
@@ -638,19 +649,7 @@ pub(super) async fn unjudged<R: Reactor>(
     }
     let decide = |record: Option<&ResourceRecord>| {
         let mut finding = finding.clone();
-        let publication = if changed {
-            Publication::Tell
-        } else {
-            decide::publication(
-                finding.action.kind,
-                finding.status,
-                &state.fingerprint,
-                facts.mode,
-                record,
-                facts.account_settings.repeat_alert_hours,
-                now_secs(),
-            )
-        };
+        let publication = publication(changed, &finding, &state, facts, record);
         // "Resolved" is for a judged resource; a gone one is simply not told.
         let told =
             !matches!(publication, Publication::Resolved(_)) && apply(publication, &mut finding);
