@@ -2787,3 +2787,25 @@ def test_request_log_times_each_answer(endpoint: str) -> None:
     assert 0 <= quick["ms"] < 300
     assert 300 <= slow["ms"] <= (after - before) * 1000 + 1
     assert before <= slow["received"] <= after
+
+
+def test_connections_are_kept_alive(endpoint: str) -> None:
+    """One connection carries request after request, as a real endpoint's does: the benchmarks
+    time the functions, not a TCP connect and a server thread per call."""
+    import http.client
+
+    host, port = endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        for _ in range(3):
+            conn.request("GET", "/_cmk_guard/requests")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+            assert resp.getheader("Connection", "").lower() != "close"
+        sock = conn.sock
+        conn.request("GET", "/_cmk_guard/requests")
+        conn.getresponse().read()
+        assert conn.sock is sock  # not reconnected
+    finally:
+        conn.close()

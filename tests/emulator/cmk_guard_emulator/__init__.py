@@ -1,6 +1,6 @@
 """moto 5.2.5 plus the cmk-guard extension (guardrails, bedrock jobs and models, KMS and bedrock
 fixes, CloudWatch Logs key association, S3 default encryption, atomic DynamoDB requests, request log,
-per-account options and fault injection)."""
+per-account options and fault injection; moto's dispatcher without a directory scan per request)."""
 
 _applied = False
 
@@ -14,6 +14,7 @@ def apply_patches() -> None:
         bedrock_fixes,
         bedrock_jobs,
         bedrock_logging,
+        dispatch_cache,
         dynamodb_atomic,
         guardrails,
         kms_patches,
@@ -32,6 +33,7 @@ def apply_patches() -> None:
     s3_encryption.apply()
     request_log.apply()
     dynamodb_atomic.apply()
+    dispatch_cache.apply()
     _applied = True
 
 

@@ -17,8 +17,7 @@ def main(argv: "list[str] | None" = None) -> None:
     from . import apply_patches, make_app
 
     apply_patches()  # before any moto app / URL map exists
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import run_simple
+    from .serving import serve
 
     def _exit(signum: Any, frame: Any) -> None:
         sys.exit(0)
@@ -26,14 +25,7 @@ def main(argv: "list[str] | None" = None) -> None:
     signal.signal(signal.SIGINT, _exit)
     signal.signal(signal.SIGTERM, _exit)
     print(f"[emulator] moto + cmk_guard_emulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    run_simple(
-        args.host,
-        args.port,
-        make_app(),
-        threaded=True,
-        use_reloader=False,
-        request_handler=MotoRequestHandler,
-    )
+    serve(make_app(), args.host, args.port)
 
 
 if __name__ == "__main__":
