@@ -741,8 +741,8 @@ def test_request_log_and_reset(endpoint: str, bedrock: Any, kms: Any) -> None:
     other.meta.events.register("before-sign.kms.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", "222222222222"))
     other.list_keys()
     log = requests.get(f"{endpoint}/_cmk_guard/requests").json()["requests"]
-    for r in log:  # timings (test_request_log_times_each_answer)
-        del r["received"], r["ms"]
+    for r in log:  # timings (test_request_log_times_each_answer), connection (test_connections_are_kept_alive)
+        del r["received"], r["ms"], r["connection"]
     assert log == [
         {
             "service": "kms",
@@ -2809,3 +2809,9 @@ def test_connections_are_kept_alive(endpoint: str) -> None:
         assert conn.sock is sock  # not reconnected
     finally:
         conn.close()
+    kms = client(endpoint, "kms")
+    kms.list_keys()
+    kms.list_keys()
+    log = requests.get(f"{endpoint}/_cmk_guard/requests", timeout=10).json()["requests"]
+    connections = {r["connection"] for r in log if r["operation"] == "ListKeys"}
+    assert len(connections) == 1 and connections.pop().startswith("127.0.0.1:"), log

@@ -114,6 +114,9 @@ def _initial_record(environ: dict[str, Any]) -> dict[str, Any]:
         # benchmarks tell the emulator's time from the function's.
         "received": time.time(),
         "ms": None,
+        # The caller's end of the connection: requests on one connection share it, so tests
+        # can tell a reused connection from a new one.
+        "connection": f"{environ.get('REMOTE_ADDR', '')}:{environ.get('REMOTE_PORT', '')}",
     }
     _current.access_key = scope[0] if scope else None
     return record
