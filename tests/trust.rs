@@ -988,6 +988,41 @@ async fn the_ledger_reads_beside_the_resource() {
     );
 }
 
+/// A warm instance keeps its connections: every AWS client of the process shares one HTTP
+/// client, so the second event's calls go out on connections the first one opened. A client
+/// made per event (the reactor's service client) would open new ones, and parse the machine's
+/// TLS roots again, on every event.
+#[tokio::test]
+async fn a_warm_instance_reuses_its_connections() {
+    let w = World::with_ledger("warm-connections", None).await;
+    let a = &w.account;
+    let key = a.cmk(None).await;
+    let (_, arn) = a.guardrail("reused", Some(&key)).await;
+    let before = a.connections().len();
+    let f = w
+        .run_warm(&event("CreateGuardrail.json", &a.id, &arn))
+        .await
+        .expect("first event");
+    assert_eq!(f.status, Status::Compliant, "{}", f.reason);
+    let first = a.connections()[before..].to_vec();
+    w.run_warm(&event("CreateGuardrail.json", &a.id, &arn))
+        .await
+        .expect("second event");
+    let second = a.connections()[before + first.len()..].to_vec();
+    assert!(
+        second
+            .iter()
+            .any(|(call, _)| call == "bedrock:GetGuardrail"),
+        "{second:?}"
+    );
+    let opened: std::collections::HashSet<&String> = first.iter().map(|(_, c)| c).collect();
+    let new: Vec<_> = second.iter().filter(|(_, c)| !opened.contains(c)).collect();
+    assert!(
+        new.is_empty(),
+        "the second event opened connections: {new:?}; the first used {first:?}"
+    );
+}
+
 /// A finding too large for SNS (here a guardrail with thousands of versions and a long reason)
 /// is published shortened, with a pointer to the whole finding in the log, never dropped: the
 /// emulator refuses messages over 256 KiB as SNS does.

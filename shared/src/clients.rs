@@ -10,6 +10,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::aws::AwsError;
 use crate::keys::{KeyDirectory, KeyRef};
@@ -164,6 +165,10 @@ impl Context {
 
     pub fn new(base: SdkConfig, env: Env) -> Self {
         let base = with_app_name(base, env.app.as_deref());
+        let base = match base.http_client() {
+            Some(_) => base,
+            None => base.to_builder().http_client(one_http_client()).build(),
+        };
         Context {
             keys: KeyDirectory::default(),
             settings: SettingsSource::new(
@@ -269,6 +274,29 @@ impl Context {
         self.set_home(home.clone());
         Ok(home)
     }
+}
+
+/// The HTTP client every AWS client of a context shares (unless the configuration brings its
+/// own): the SDK's default (rustls with aws-lc, proxies from the environment), built once.
+/// Without it each SDK client builds its own: a TLS context with the machine's root
+/// certificates parsed again, and a connection pool of its own, so a client made per event (a
+/// reactor's service client for a scope) paid both on every event and never reused a
+/// connection.
+fn one_http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    // The same connector the SDK builds for its default client (aws-smithy-runtime's
+    // `default_https_client`), per timeout settings; the builder caches one per settings.
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// `base` with the app name `cmk-guard-<app>`; unchanged without an app or when the name

@@ -605,6 +605,22 @@ impl Account {
             .collect()
     }
 
+    /// The same calls, each with the connection it came on (the caller's address and port).
+    pub fn connections(&self) -> Vec<(String, String)> {
+        requests()
+            .into_iter()
+            .filter(|r| r["account"] == self.id.as_str())
+            .map(|r| {
+                let call = format!(
+                    "{}:{}",
+                    r["service"].as_str().unwrap_or("?"),
+                    r["operation"].as_str().unwrap_or("?")
+                );
+                (call, r["connection"].as_str().unwrap_or("?").to_owned())
+            })
+            .collect()
+    }
+
     /// The Publish requests made in this account: what was really handed to SNS.
     pub fn published(&self) -> Vec<Value> {
         requests()
