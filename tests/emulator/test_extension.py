@@ -1472,6 +1472,21 @@ def test_dynamodb_ledger_features(endpoint: str) -> None:
     reasons = e.value.response["CancellationReasons"]
     assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"] and reasons[1]["Item"] == new
     assert ddb.get_item(TableName="ledger", Key=key, ConsistentRead=True)["Item"]["c"] == {"N": "2"}  # nothing written
+    # a new item put before the failing check is taken back too, and a table of another
+    # transaction is untouched
+    fresh = {"pk": {"S": "c"}, "sk": {"S": "1"}}
+    with pytest.raises(ClientError) as e:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "ledger", "Item": fresh}},
+                {"Update": {"TableName": "ledger", "Key": key, "UpdateExpression": "SET c = :nine", "ExpressionAttributeValues": {":nine": {"N": "9"}}}},
+                {"ConditionCheck": {"TableName": "ledger", "Key": new, "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+        )
+    assert [r["Code"] for r in e.value.response["CancellationReasons"]] == ["None", "None", "ConditionalCheckFailed"]
+    assert "Item" not in ddb.get_item(TableName="ledger", Key=fresh, ConsistentRead=True)
+    assert ddb.get_item(TableName="ledger", Key=key, ConsistentRead=True)["Item"]["c"] == {"N": "2"}
+    assert ddb.get_item(TableName="ledger", Key=new, ConsistentRead=True)["Item"] == new
 
 
 # --------------------------------------------------------------------------- the Rust tests' fixture

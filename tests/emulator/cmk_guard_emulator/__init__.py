@@ -16,6 +16,7 @@ def apply_patches() -> None:
         bedrock_logging,
         dispatch_cache,
         dynamodb_atomic,
+        dynamodb_transact,
         guardrails,
         kms_patches,
         logs_kms,
@@ -33,6 +34,7 @@ def apply_patches() -> None:
     s3_encryption.apply()
     request_log.apply()
     dynamodb_atomic.apply()
+    dynamodb_transact.apply()
     dispatch_cache.apply()
     _applied = True
 
