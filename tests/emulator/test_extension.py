@@ -2830,3 +2830,13 @@ def test_connections_are_kept_alive(endpoint: str) -> None:
     log = requests.get(f"{endpoint}/_cmk_guard/requests", timeout=10).json()["requests"]
     connections = {r["connection"] for r in log if r["operation"] == "ListKeys"}
     assert len(connections) == 1 and connections.pop().startswith("127.0.0.1:"), log
+
+
+def test_an_encoded_slash_in_a_path_reaches_moto_decoded(endpoint: str, bedrock: Any) -> None:
+    """A job ARN in a path arrives with `/` as `%2F`; moto and the request log see the path
+    decoded (PEP 3333's PATH_INFO), as under werkzeug's server."""
+    arn = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:evaluation-job/abcdefghijkl"
+    raw(endpoint, "GET", "/evaluation-jobs/" + quote(arn, safe=""))
+    log = requests.get(f"{endpoint}/_cmk_guard/requests", timeout=10).json()["requests"]
+    assert log[-1]["path"] == f"/evaluation-jobs/{arn}", log[-1]
+    assert log[-1]["operation"] == "GetEvaluationJob", log[-1]
