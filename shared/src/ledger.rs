@@ -349,6 +349,9 @@ impl Entry<'_> {
         match cancelled(&err).as_slice() {
             [Some("ConditionalCheckFailed"), ..] => Err(LockError::ClaimLost),
             [_, Some("ConditionalCheckFailed")] => Err(LockError::Held),
+            // Another request was writing the resource's record at that moment: a run about
+            // the same resource, as in reserve_telling.
+            codes if codes.contains(&Some("TransactionConflict")) => Err(LockError::Held),
             _ => Err(AwsError::from_sdk(CALL, &err).into()),
         }
     }
